@@ -1,0 +1,18 @@
+# kubectl-llama. `make demo` and `make test` are the two commands a newcomer runs.
+SHELL := /bin/bash
+GO    ?= go
+# Build outputs that outlive a clean clone (cluster binaries, helm, kwok, ...).
+CACHE ?= $(HOME)/.cache/kubectl-llama
+VERSION ?= v0.1.0
+LDFLAGS := -s -w -X github.com/kubectl-llama/kubectl-llama/plugin/version.version=$(VERSION)
+
+.PHONY: build test unit
+build: bin/kubectl-llama
+
+bin/kubectl-llama: FORCE
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kubectl-llama
+
+unit:
+	$(GO) test ./...
+
+FORCE:

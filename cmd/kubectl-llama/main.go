@@ -1,0 +1,23 @@
+// Command kubectl-llama is the kubectl plugin that installs, waits for and
+// talks to Llama 4 models served by vLLM on Kubernetes GPUs.
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	// Auth plugins (exec credentials such as gke-gcloud-auth-plugin, OIDC).
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+
+	"github.com/kubectl-llama/kubectl-llama/plugin/cmd"
+)
+
+func main() {
+	pflag.CommandLine = pflag.NewFlagSet("kubectl-llama", pflag.ExitOnError)
+	root := cmd.NewRootCmd(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	if err := root.Execute(); err != nil {
+		cmd.PrintError(root.ErrOrStderr(), err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,41 @@
+// Package cmd holds the cobra commands of kubectl-llama. Each command is a
+// thin wrapper: an Options struct with Complete / Validate / Run, and the work
+// done in a library package under plugin/.
+package cmd
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// NewRootCmd builds the command tree. Nothing here is global: the streams and
+// the kubeconfig flags are created per call, so tests build as many as they like.
+func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	flags := genericclioptions.NewConfigFlags(true)
+	root := &cobra.Command{
+		Use:           "kubectl llama",
+		Short:         "Serve Llama 4 with vLLM on Kubernetes GPUs",
+		Long:          "kubectl llama installs Llama 4 models served by vLLM on GKE GPUs through the vllm-llama Helm chart,\nwaits for them with a diagnosis of what is slow or broken, and talks to them.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl llama"},
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	flags.AddFlags(root.PersistentFlags())
+
+	root.AddCommand(
+		newVersionCmd(streams),
+	)
+	return root
+}
+
+// PrintError writes err as kubectl does: one "error: ..." line on stderr.
+func PrintError(w io.Writer, err error) {
+	fmt.Fprintf(w, "error: %v\n", err)
+}
