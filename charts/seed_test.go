@@ -25,10 +25,10 @@ type seedCase struct {
 }
 
 var seedCases = []seedCase{
-	{"scout", "vllm-llama4-scout-17b-16e.yaml", 221},                                   // 218 GB
-	{"scout-instruct", "vllm-llama4-scout-17b-16e-instruct.yaml", 221},                 // 218 GB
-	{"maverick", "vllm-llama4-maverick-17b-128e.yaml", 573},                            // 804 GB
-	{"maverick-instruct", "vllm-llama4-maverick-17b-128e-instruct.yaml", 573},          // 804 GB
+	{"scout", "vllm-llama4-scout-17b-16e.yaml", 221},                                  // 218 GB
+	{"scout-instruct", "vllm-llama4-scout-17b-16e-instruct.yaml", 221},                // 218 GB
+	{"maverick", "vllm-llama4-maverick-17b-128e.yaml", 573},                           // 804 GB
+	{"maverick-instruct", "vllm-llama4-maverick-17b-128e-instruct.yaml", 573},         // 804 GB
 	{"maverick-instruct-fp8", "vllm-llama4-maverick-17b-128e-instruct-fp8.yaml", 332}, // 402 GB
 }
 
