@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	reGated = regexp.MustCompile(`(?i)(GatedRepoError|Cannot access gated repo|Access to model \S+ is restricted|401 Client Error|403 Client Error|awaiting a review from the repo authors|not in the authorized list|Invalid credentials in Authorization header|Invalid user token)`)
+	reGated   = regexp.MustCompile(`(?i)(GatedRepoError|Cannot access gated repo|Access to model \S+ is restricted|401 Client Error|403 Client Error|awaiting a review from the repo authors|not in the authorized list|Invalid credentials in Authorization header|Invalid user token)`)
 	reCUDAOOM = regexp.MustCompile(`(?i)(CUDA out of memory|torch\.OutOfMemoryError|OutOfMemoryError: CUDA|CUDA error: out of memory)`)
 	// v0.10: "The model's max seq len (1310720) is larger than the maximum number
 	// of tokens that can be stored in KV cache (524288). Try increasing ..."
