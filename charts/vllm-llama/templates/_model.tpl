@@ -29,6 +29,9 @@ goes through int before use.
 {{- if and (not $presetName) (not $id) -}}
 {{- fail (printf "no model: set model.preset to one of %s, or model.id (with gpu.type, gpu.count and model.weightsGB) for a custom model" (join ", " $presetNames)) -}}
 {{- end -}}
+{{- if and $id (not (regexMatch `^[^\s'"]+$` $id)) -}}
+{{- fail (printf "model.id %q is not a model id: use a Hugging Face id such as org/name" $id) -}}
+{{- end -}}
 {{- $p := dict -}}
 {{- $gpuName := $v.gpu.type | default "" | toString -}}
 {{- $count := int ($v.gpu.count | default 0) -}}
@@ -59,7 +62,7 @@ goes through int before use.
   {{- $fits := $p.fits | default dict -}}
   {{- $misfits := $p.misfits | default dict -}}
   {{- if hasKey $misfits $gpuName -}}
-  {{- fail (printf "model %s (%s) does not fit on gpu %s (%s): %s; it fits: %s (set gpu.type)" $presetName $p.id $gpuName $g.accelerator (index $misfits $gpuName) (join ", " (keys $fits | sortAlpha))) -}}
+  {{- fail (printf "model %s (%s) does not fit on gpu %s (%s): %s; use gpu.type one of: %s" $presetName $p.id $gpuName $g.accelerator (index $misfits $gpuName) (join ", " (keys $fits | sortAlpha))) -}}
   {{- end -}}
   {{- if not (hasKey $fits $gpuName) -}}
   {{- fail (printf "catalog.yaml: preset %s lists gpu %s neither as a fit nor as a misfit" $presetName $gpuName) -}}
