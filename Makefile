@@ -6,7 +6,7 @@ CACHE ?= $(HOME)/.cache/kubectl-llama
 VERSION ?= v0.1.0
 LDFLAGS := -s -w -X github.com/kubectl-llama/kubectl-llama/plugin/version.version=$(VERSION)
 
-.PHONY: build test unit
+.PHONY: build test unit chart-test
 build: bin/kubectl-llama
 
 bin/kubectl-llama: FORCE
@@ -14,5 +14,10 @@ bin/kubectl-llama: FORCE
 
 unit:
 	$(GO) test ./...
+
+# The vllm-llama chart: seed comparison, fit checks, schema, options, README, lint
+# (Helm SDK, no helm binary). Also part of unit.
+chart-test:
+	$(GO) test ./charts/...
 
 FORCE:
