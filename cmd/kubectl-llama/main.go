@@ -3,7 +3,10 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -16,7 +19,11 @@ import (
 func main() {
 	pflag.CommandLine = pflag.NewFlagSet("kubectl-llama", pflag.ExitOnError)
 	root := cmd.NewRootCmd(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
-	if err := root.Execute(); err != nil {
+	// Ctrl-C ends a wait cleanly (the release stays as it is).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
 		cmd.PrintError(root.ErrOrStderr(), err)
 		os.Exit(1)
 	}

@@ -16,6 +16,11 @@ import (
 // the kubeconfig flags are created per call, so tests build as many as they like.
 func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	flags := genericclioptions.NewConfigFlags(true)
+	return newRootCmd(streams, flags, newFactory(flags, streams))
+}
+
+// newRootCmd builds the tree around f; tests pass a factory with fakes.
+func newRootCmd(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags, f *factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "kubectl llama",
 		Short:         "Serve Llama 4 with vLLM on Kubernetes GPUs",
@@ -23,6 +28,8 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl llama"},
+		// completion is ours (completion.go): generated for kubectl-llama.
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
@@ -31,6 +38,12 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 
 	root.AddCommand(
 		newVersionCmd(streams),
+		newInstallCmd(f),
+		newUpgradeCmd(f),
+		newListCmd(f),
+		newUninstallCmd(f),
+		newModelsCmd(f),
+		newCompletionCmd(f),
 	)
 	return root
 }
