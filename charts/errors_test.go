@@ -98,6 +98,7 @@ func TestSchemaMessages(t *testing.T) {
 		{"extraArgs type", v("extraArgs", "--foo"), "at '/extraArgs': got string, want array"},
 		{"apiKey.enabled type", v("apiKey.enabled", "yes"), "at '/apiKey/enabled': got string, want boolean"},
 		{"gpuMemoryUtilization range", v("model.gpuMemoryUtilization", 1.5), "at '/model/gpuMemoryUtilization': maximum: got 1.5, want 1"},
+		{"gpuMemoryUtilization text", v("model.gpuMemoryUtilization", "most"), "at '/model/gpuMemoryUtilization': 'most' does not match pattern"},
 		{"image.pullPolicy enum", v("image.pullPolicy", "Sometimes"), "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"},
 		{"service.type enum", v("service.type", "ExternalName"), "at '/service/type': value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer'"},
 		{"interval format", v("monitoring.podMonitoring.interval", "often"), "at '/monitoring/podMonitoring/interval': 'often' does not match pattern"},
