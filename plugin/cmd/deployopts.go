@@ -179,8 +179,9 @@ func (o *deployOptions) run(ctx context.Context, upgrade, installOrUpgrade, reus
 	if err != nil {
 		return inPluginTerms(err)
 	}
-	if o.wait && !o.quiet && res.Release != nil && res.Release.Info != nil && res.Release.Info.Notes != "" {
-		fmt.Fprintf(o.f.streams.Out, "\n%s\n", res.Release.Info.Notes)
+	if o.wait && !o.quiet && res.Release != nil {
+		fmt.Fprintf(o.f.streams.Out, "\n%s is ready. Next:\n  kubectl llama chat %s -n %s \"San Francisco is a\"\n  kubectl -n %s port-forward service/%s 8080:8000   # OpenAI API on http://localhost:8080/v1\n",
+			o.release, o.release, o.namespace, o.namespace, o.release)
 	}
 	return nil
 }

@@ -130,7 +130,7 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 	}
 	if helmx.String(vals, helmx.ValMode) == "" {
 		det := preflight.DetectMode(ctx, cs)
-		env.note("mode: %s (%s)", det.Mode, det.How)
+		env.note("mode: %s; %s", det.Mode, det.How)
 		helmx.SetPath(vals, helmx.ValMode, det.Mode)
 		helmx.SetPath(req.Values, helmx.ValMode, det.Mode)
 	}
