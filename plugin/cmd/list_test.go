@@ -66,11 +66,11 @@ func TestList(t *testing.T) {
 	installFixtures(t, e)
 	pinTimes(t, e, e.now.Add(-3*time.Hour))
 	for name, args := range map[string][]string{
-		"list":           {"list"},
-		"list-all":       {"list", "-A"},
-		"list-yaml":      {"list", "-A", "-o", "yaml"},
-		"list-llm":       {"list", "-n", "llm"},
-		"list-empty":     {"list", "-n", "nothing"},
+		"list":            {"list"},
+		"list-all":        {"list", "-A"},
+		"list-yaml":       {"list", "-A", "-o", "yaml"},
+		"list-llm":        {"list", "-n", "llm"},
+		"list-empty":      {"list", "-n", "nothing"},
 		"list-bad-output": {"list", "-o", "wide"},
 	} {
 		t.Run(name, func(t *testing.T) {
