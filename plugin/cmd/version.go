@@ -10,7 +10,8 @@ import (
 )
 
 func newVersionCmd(streams genericiooptions.IOStreams) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	c := &cobra.Command{
 		Use:   "version",
 		Short: "Print the plugin, chart and default vLLM versions",
 		Args:  cobra.NoArgs,
@@ -19,8 +20,16 @@ func newVersionCmd(streams genericiooptions.IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.Out, "kubectl-llama %s\nchart vllm-llama %s\nvLLM image default %s\n", info.Plugin, info.Chart, info.VLLM)
-			return nil
+			switch output {
+			case "":
+				fmt.Fprintf(streams.Out, "kubectl-llama %s\nchart vllm-llama %s\nvLLM image default %s\n", info.Plugin, info.Chart, info.VLLM)
+				return nil
+			case "json", "yaml":
+				return printStructured(streams.Out, output, info)
+			}
+			return fmt.Errorf("--output %q: use json or yaml", output)
 		},
 	}
+	c.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
+	return c
 }
