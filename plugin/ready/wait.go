@@ -79,8 +79,6 @@ func Wait(ctx context.Context, cs kubernetes.Interface, namespace, release strin
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	w := &waiter{
 		cs: cs, ns: namespace, release: release, opts: o, start: start,
 		wake:      make(chan struct{}, 1),
@@ -155,10 +153,13 @@ func (w *waiter) run(ctx context.Context) error {
 		}
 	}
 	w.deps, w.pods, w.rss, w.evs = infs[0].GetStore(), infs[1].GetStore(), infs[2].GetStore(), infs[3].GetStore()
+	ctx, cancel := context.WithCancel(ctx)
 	depF.Start(ctx.Done())
 	relF.Start(ctx.Done())
 	evF.Start(ctx.Done())
 	defer func() {
+		// Stop the informers (and log streams), then wait for them.
+		cancel()
 		depF.Shutdown()
 		relF.Shutdown()
 		evF.Shutdown()
