@@ -119,6 +119,7 @@ func Diagnose(in Input) []Finding {
 		return out
 	}
 	spec := ServingSpec(in.Deployment)
+	spec.Release = in.Release
 	out = append(out, replicaSetFindings(in)...)
 	terminating := ""
 	for _, p := range in.Pods {
@@ -176,6 +177,7 @@ func dedupe(in []Finding) []Finding {
 
 // Spec is what the diagnosis needs to know about the serving container.
 type Spec struct {
+	Release     string
 	Image       string
 	ImageTag    string
 	MaxModelLen string

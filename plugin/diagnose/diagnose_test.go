@@ -190,7 +190,7 @@ func TestDiagnose(t *testing.T) {
 			fatal:   true,
 			grace:   GraceNone,
 			message: []string{"cannot be pulled", "not found"},
-			fix:     []string{`"v0.10.0" does not exist`, "--set image.tag="},
+			fix:     []string{`"v0.10.0" does not exist`, "--image-tag"},
 		},
 		{
 			name:    "image pull back-off takes the message from the event",
@@ -264,7 +264,7 @@ func TestDiagnose(t *testing.T) {
 			cause:   CauseStartupProbe,
 			fatal:   true,
 			message: []string{"startup probe's 30m0s (failureThreshold 180 x periodSeconds 10)", "restarted 2 time(s)", "connection refused"},
-			fix:     []string{"startupProbe.failureThreshold", "cache"},
+			fix:     []string{"probes.startup.failureThreshold", "cache.type=pvc"},
 		},
 		{
 			name: "gated repo",
@@ -290,7 +290,7 @@ func TestDiagnose(t *testing.T) {
 			cause:   CauseCUDAOutOfMemory,
 			fatal:   true,
 			message: []string{"CUDA out of memory", "--max-model-len=1310720"},
-			fix:     []string{"lower --max-model-len from 1310720 to 655360", "--set maxModelLen="},
+			fix:     []string{"lower --max-model-len from 1310720 to 655360", "kubectl llama upgrade scout --max-model-len 655360"},
 		},
 		{
 			name: "KV cache too small (v0.10 message)",
@@ -335,7 +335,7 @@ func TestDiagnose(t *testing.T) {
 			cause:   CauseUnrecognizedArg,
 			fatal:   true,
 			message: []string{"vLLM v0.10.0 does not know the argument(s) --swap-space=16"},
-			fix:     []string{"the flag --swap-space is not supported by this vLLM image version (vllm/vllm-openai:v0.10.0)", "--set image.tag"},
+			fix:     []string{"the flag --swap-space is not supported by this vLLM image version (vllm/vllm-openai:v0.10.0)", "--image-tag"},
 		},
 		{
 			name: "NCCL shared memory",
@@ -347,7 +347,7 @@ func TestDiagnose(t *testing.T) {
 			cause:   CauseNCCL,
 			fatal:   true,
 			message: []string{"NCCL / shared memory"},
-			fix:     []string{"/dev/shm", "NCCL_DEBUG=INFO"},
+			fix:     []string{"shm.sizeLimit", "NCCL_DEBUG=INFO"},
 		},
 		{
 			name: "progress deadline",

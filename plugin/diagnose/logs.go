@@ -33,8 +33,13 @@ func logFinding(obj string, spec Spec, logs PodLogs) (Finding, bool) {
 	return Finding{}, false
 }
 
-// Sources of the flag values named in fixes.
-const valuesHint = "(--set maxModelLen=N)"
+// lenHint says how to set --max-model-len on the release.
+func lenHint(spec Spec, n string) string {
+	if n == "" {
+		n = "N"
+	}
+	return fmt.Sprintf("(kubectl llama upgrade %s --max-model-len %s, or --set maxModelLen=%s)", orDefault(spec.Release, "RELEASE"), n, n)
+}
 
 func matchLog(obj string, spec Spec, lines []string) (Finding, bool) {
 	// Later lines win: scan from the end, most specific signature first.
@@ -49,7 +54,7 @@ func matchLog(obj string, spec Spec, lines []string) (Finding, bool) {
 			return Finding{
 				Cause:   CauseUnrecognizedArg,
 				Message: fmt.Sprintf("vLLM %s does not know the argument(s) %s", orUnknown(spec.ImageTag), flags),
-				Fix:     fmt.Sprintf("the flag %s is not supported by this vLLM image version (%s): remove it from extraArgs, or use an image tag that supports it (--set image.tag=...)", firstFlag(flags), orUnknown(spec.Image)),
+				Fix:     fmt.Sprintf("the flag %s is not supported by this vLLM image version (%s): remove it from extraArgs, or use an image that supports it (--image-tag TAG)", firstFlag(flags), orUnknown(spec.Image)),
 			}, true
 		},
 		func(i int, l string) (Finding, bool) {
@@ -68,7 +73,7 @@ func matchLog(obj string, spec Spec, lines []string) (Finding, bool) {
 				return Finding{
 					Cause:   CauseMaxModelLenTooLarge,
 					Message: fmt.Sprintf("--max-model-len=%s is larger than the model supports (%s)", m[1], m[2]),
-					Fix:     fmt.Sprintf("lower --max-model-len to at most %s %s", m[2], valuesHint),
+					Fix:     fmt.Sprintf("lower --max-model-len to at most %s %s", m[2], lenHint(spec, m[2])),
 				}, true
 			}
 			return Finding{}, false
@@ -91,7 +96,7 @@ func matchLog(obj string, spec Spec, lines []string) (Finding, bool) {
 			return Finding{
 				Cause:   CauseKVCacheTooSmall,
 				Message: fmt.Sprintf("the GPUs' KV cache cannot hold one request of --max-model-len=%s", orUnknown(cur)),
-				Fix:     fmt.Sprintf("lower --max-model-len from %s to %s %s, or use more / larger GPUs", orUnknown(cur), orUnknown(suggest), valuesHint),
+				Fix:     fmt.Sprintf("lower --max-model-len from %s to %s %s, or use more / larger GPUs", orUnknown(cur), orUnknown(suggest), lenHint(spec, suggest)),
 			}, true
 		},
 		func(i int, l string) (Finding, bool) {
@@ -101,7 +106,7 @@ func matchLog(obj string, spec Spec, lines []string) (Finding, bool) {
 			return Finding{
 				Cause:   CauseCUDAOutOfMemory,
 				Message: fmt.Sprintf("the GPUs ran out of memory (CUDA out of memory) with --max-model-len=%s", orUnknown(spec.MaxModelLen)),
-				Fix:     fmt.Sprintf("lower --max-model-len from %s to %s %s or --gpu-memory-utilization, or use more / larger GPUs", orUnknown(spec.MaxModelLen), orUnknown(half(spec.MaxModelLen)), valuesHint),
+				Fix:     fmt.Sprintf("lower --max-model-len from %s to %s %s or model.gpuMemoryUtilization, or use more / larger GPUs", orUnknown(spec.MaxModelLen), orUnknown(half(spec.MaxModelLen)), lenHint(spec, half(spec.MaxModelLen))),
 			}, true
 		},
 		func(i int, l string) (Finding, bool) {
@@ -111,7 +116,7 @@ func matchLog(obj string, spec Spec, lines []string) (Finding, bool) {
 			return Finding{
 				Cause:   CauseNCCL,
 				Message: "the tensor-parallel workers failed to communicate (NCCL / shared memory error)",
-				Fix:     "the workers need a memory-backed /dev/shm large enough for NCCL: keep the chart's /dev/shm emptyDir (medium Memory) and its size, check the pod's memory limit covers it; for detail set NCCL_DEBUG=INFO",
+				Fix:     "the workers need a memory-backed /dev/shm large enough for NCCL: raise --set shm.sizeLimit (default 20Gi; it counts against the pod memory) and keep the chart's /dev/shm emptyDir; for detail set NCCL_DEBUG=INFO in the container env",
 			}, true
 		},
 	}

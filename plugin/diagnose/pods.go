@@ -131,7 +131,7 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 		if strings.Contains(taint, "nvidia.com/gpu") {
 			f.Fix = "on GKE Standard the GPU nodes are tainted nvidia.com/gpu=present:NoSchedule: reinstall with --set gke.mode=standard, which adds the toleration"
 		} else {
-			f.Fix = fmt.Sprintf("add a toleration for %s to the release (--set tolerations...) or remove the taint from the GPU nodes", taint)
+			f.Fix = fmt.Sprintf("add a toleration for %s to the release (tolerations value, -f values.yaml) or remove the taint from the GPU nodes", taint)
 		}
 	case strings.Contains(msg, "didn't match Pod's node affinity/selector") || strings.Contains(msg, "node(s) didn't match node selector"):
 		f.Cause = CauseNoAcceleratorNode
@@ -140,7 +140,7 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 	case strings.Contains(msg, "unbound immediate PersistentVolumeClaims") || strings.Contains(msg, "persistentvolumeclaim"):
 		f.Cause = CauseUnschedulable
 		f.Message = "the pod waits for a PersistentVolumeClaim: " + msg
-		f.Fix = "check the cache volume claim (kubectl get pvc) and its StorageClass, or disable the cache (--set cache.enabled=false)"
+		f.Fix = "check the cache volume claim (kubectl get pvc) and its StorageClass, or use --set cache.type=emptyDir"
 	default:
 		f.Cause = CauseUnschedulable
 		f.Message = "no node can run the pod: " + msg
@@ -186,7 +186,7 @@ func containerFindings(obj string, p *corev1.Pod, cs corev1.ContainerStatus, spe
 				Cause:   CauseInvalidImage,
 				Object:  obj,
 				Message: fmt.Sprintf("image %q is not a valid image reference: %s", cs.Image, w.Message),
-				Fix:     "set a valid image with --set image.repository=... --set image.tag=...",
+				Fix:     "set a valid image with --set image.repository=REPO and --image-tag TAG",
 				Fatal:   true,
 			})
 		case "CreateContainerConfigError":
@@ -296,7 +296,7 @@ func imagePull(obj string, cs corev1.ContainerStatus, w *corev1.ContainerStateWa
 	}
 	if permanent {
 		f.Grace = GraceNone
-		f.Fix = fmt.Sprintf("the image or tag %q does not exist or is private: set an existing vLLM image with --set image.tag=... (the chart default is the tested one)", imageTag(cs.Image))
+		f.Fix = fmt.Sprintf("the image or tag %q does not exist or is private: set an existing vLLM image with --image-tag TAG (or leave it empty for the chart's tested default)", imageTag(cs.Image))
 	} else {
 		f.Fix = "check that the nodes reach the image registry (egress, proxy) and that the tag exists; the kubelet keeps retrying"
 	}
@@ -380,7 +380,7 @@ func startupProbe(obj string, p *corev1.Pod, cs corev1.ContainerStatus, evs []co
 		Cause:   CauseStartupProbe,
 		Object:  obj,
 		Message: msg,
-		Fix:     "downloading and loading the weights takes longer than the probe allows: raise the startup budget (--set startupProbe.failureThreshold=...) or cache the weights (cache.* values)",
+		Fix:     "downloading and loading the weights takes longer than the probe allows: raise the budget (--set probes.startup.failureThreshold=N, or model.weightsGB for a custom model) or keep the weights across restarts (--set cache.type=pvc)",
 		Fatal:   kills >= 2,
 		Since:   since,
 	}, true

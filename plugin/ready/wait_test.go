@@ -119,7 +119,7 @@ func TestWaitFailsFast(t *testing.T) {
 					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "manifest unknown"}}}}
 			},
 			cause: diagnose.CauseImagePull,
-			want:  []string{"scout cannot become ready: pod/scout-abc-1: image vllm/vllm-openai:nope cannot be pulled: manifest unknown; fix:", "--set image.tag"},
+			want:  []string{"scout cannot become ready: pod/scout-abc-1: image vllm/vllm-openai:nope cannot be pulled: manifest unknown; fix:", "--image-tag"},
 		},
 		{
 			name: "no GPU for minutes",
