@@ -318,10 +318,14 @@ func TestRunnerLifecycle(t *testing.T) {
 		return strings.HasPrefix(waiting(get("scout-abc")), "CrashLoopBackOff: back-off 200ms restarting failed container=inference-server pod=scout-abc_default(uid-1)")
 	})
 	cs := get("scout-abc").Status.ContainerStatuses[0]
-	if cs.RestartCount != 2 || cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.Reason != "OOMKilled" || cs.LastTerminationState.Terminated.ExitCode != 137 {
+	if cs.RestartCount != 1 || cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.Reason != "OOMKilled" || cs.LastTerminationState.Terminated.ExitCode != 137 {
 		t.Errorf("after OOM: %+v", cs)
 	}
 	waitFor(t, "restart after back-off", func() bool { return fl.count() == 3 })
+	waitFor(t, "restartCount 2", func() bool { return get("scout-abc").Status.ContainerStatuses[0].RestartCount == 2 })
+	if filepath.Base(fl.specs[2].LogFile) != "2.log" {
+		t.Errorf("second restart log file %s", fl.specs[2].LogFile)
+	}
 
 	// 4. Deletion stops the process.
 	now := metav1.Now()

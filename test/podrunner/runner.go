@@ -529,7 +529,6 @@ func (r *Runner) exited(pod *corev1.Pod, c *ctrRun, e Exit) {
 		return
 	}
 	c.lastTerm = t
-	c.restartCount++
 	// The first restart is immediate; then 10s, 20s, 40s ... (kubelet back-off).
 	delay := c.backoff
 	c.backoff = nextBackoff(c.backoff, r.o.Backoff, r.o.MaxBackoff)
@@ -540,7 +539,7 @@ func (r *Runner) exited(pod *corev1.Pod, c *ctrRun, e Exit) {
 		c.waitReason, c.waitMessage = "", ""
 	}
 	r.mu.Unlock()
-	r.logf("%s/%s: container %s exited %d (%s), restart %d in %s", pod.Namespace, pod.Name, c.name, e.Code, t.Reason, c.restartCount, delay)
+	r.logf("%s/%s: container %s exited %d (%s), restart %d in %s", pod.Namespace, pod.Name, c.name, e.Code, t.Reason, c.restartCount+1, delay)
 	if delay > 0 {
 		r.event(pod, &c.spec, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.name, podRef(pod))
 	}
@@ -551,7 +550,13 @@ func (r *Runner) start(ctx context.Context, pod *corev1.Pod, st *podState, c *ct
 	if err := os.MkdirAll(filepath.Join(st.dir, c.name), 0o755); err != nil {
 		return err
 	}
-	logFile := filepath.Join(st.dir, c.name, strconv.Itoa(int(c.restartCount))+".log")
+	// restartCount is the attempt number of the latest container instance,
+	// as the kubelet reports it: it grows when a container is restarted.
+	attempt := c.restartCount
+	if c.everStarted {
+		attempt++
+	}
+	logFile := filepath.Join(st.dir, c.name, strconv.Itoa(int(attempt))+".log")
 	// A restarted container gets a fresh log file, as with the kubelet.
 	_ = os.Remove(logFile)
 	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
@@ -611,13 +616,14 @@ func (r *Runner) start(ctx context.Context, pod *corev1.Pod, st *podState, c *ct
 	now := r.now()
 	first := !c.everStarted
 	r.mu.Lock()
-	c.proc, c.running, c.everStarted = proc, true, true
+	c.proc, c.running, c.everStarted, c.restartCount = proc, true, true, attempt
 	c.startedAt, c.containerID = now, "containerd://"+randHex(32)
 	c.waitReason, c.waitMessage = "", ""
 	c.prevLogFile, c.logFile = c.logFile, logFile
 	hasProbes := c.spec.StartupProbe != nil || c.spec.ReadinessProbe != nil || c.spec.LivenessProbe != nil
-	c.started = c.spec.StartupProbe == nil
-	c.ready = c.spec.ReadinessProbe == nil
+	// Probes run against vllmstub only; other containers pass them.
+	c.started = c.spec.StartupProbe == nil || c.kind != runStub
+	c.ready = c.spec.ReadinessProbe == nil || c.kind != runStub
 	pctx, cancel := context.WithCancel(ctx)
 	c.cancelProbe = cancel
 	r.mu.Unlock()
@@ -662,9 +668,11 @@ func vllmPort(argv []string) int {
 }
 
 // probe emulates the startup, readiness and liveness probes against the
-// stub's loopback port, with compressed time: probes run every ProbePeriod,
-// initial delays are ignored, and a startup probe fails for good only after
-// its real budget (initialDelaySeconds + periodSeconds*failureThreshold).
+// stub's loopback port, with compressed time: the startup probe (and the
+// readiness probe until first success) run every ProbePeriod, later ones
+// every periodSeconds capped at 2s; initial delays are ignored; a startup
+// probe fails for good only after its real budget (initialDelaySeconds +
+// periodSeconds*failureThreshold).
 func (r *Runner) probe(ctx context.Context, pod *corev1.Pod, c *ctrRun, proc Proc, podIP string) {
 	key := pod.Namespace + "/" + pod.Name
 	addr := fmt.Sprintf("127.0.0.1:%d", c.port)
@@ -710,7 +718,20 @@ func (r *Runner) probe(ctx context.Context, pod *corev1.Pod, c *ctrRun, proc Pro
 		return err.Error()
 	}
 	var readyFails, liveFails int
-	var lastUnhealthy time.Time
+	var lastUnhealthy, lastReady, lastLive time.Time
+	// After start-up, readiness and liveness run every periodSeconds, capped
+	// at 2s (compressed time, and fewer /health lines in the container log).
+	due := func(p *corev1.Probe, last *time.Time) bool {
+		period := time.Duration(max(p.PeriodSeconds, 1)) * time.Second
+		if period > 2*time.Second {
+			period = 2 * time.Second
+		}
+		if time.Since(*last) < period {
+			return false
+		}
+		*last = time.Now()
+		return true
+	}
 	tick := time.NewTicker(r.o.ProbePeriod)
 	defer tick.Stop()
 	for {
@@ -742,7 +763,7 @@ func (r *Runner) probe(ctx context.Context, pod *corev1.Pod, c *ctrRun, proc Pro
 				}
 			}
 		}
-		if started && c.spec.ReadinessProbe != nil {
+		if started && c.spec.ReadinessProbe != nil && (!ready || due(c.spec.ReadinessProbe, &lastReady)) {
 			if err := run(c.spec.ReadinessProbe); err == nil {
 				readyFails = 0
 				if !ready {
@@ -756,7 +777,7 @@ func (r *Runner) probe(ctx context.Context, pod *corev1.Pod, c *ctrRun, proc Pro
 				}
 			}
 		}
-		if started && c.spec.LivenessProbe != nil {
+		if started && c.spec.LivenessProbe != nil && due(c.spec.LivenessProbe, &lastLive) {
 			if err := run(c.spec.LivenessProbe); err == nil {
 				liveFails = 0
 			} else if liveFails++; liveFails >= threshold(c.spec.LivenessProbe) {
