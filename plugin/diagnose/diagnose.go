@@ -60,7 +60,7 @@ type Finding struct {
 	Grace time.Duration `json:"-"`
 	// Since is when the cause was first reported by the cluster (zero when
 	// unknown: the caller then counts from when it first saw it).
-	Since time.Time `json:"since,omitempty"`
+	Since time.Time `json:"-"`
 	// Logs holds the last log lines that show the cause, when it comes from the log.
 	Logs []string `json:"logs,omitempty"`
 }
