@@ -44,6 +44,12 @@ func newRootCmd(streams genericiooptions.IOStreams, flags *genericclioptions.Con
 		newUninstallCmd(f),
 		newModelsCmd(f),
 		newCompletionCmd(f),
+		newWaitCmd(f),
+		newStatusCmd(f),
+		newPortForwardCmd(f),
+		newChatCmd(f),
+		newTestCmd(f),
+		newLogsCmd(f),
 	)
 	return root
 }

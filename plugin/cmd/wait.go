@@ -1,0 +1,83 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-llama/kubectl-llama/plugin/helmx"
+	"github.com/kubectl-llama/kubectl-llama/plugin/ready"
+)
+
+type waitOptions struct {
+	f       *factory
+	release string
+	timeout time.Duration
+	quiet   bool
+}
+
+func newWaitCmd(f *factory) *cobra.Command {
+	o := &waitOptions{f: f}
+	c := &cobra.Command{
+		Use:   "wait RELEASE",
+		Short: "Wait until a release's model server is ready, showing progress and the cause when it cannot get there",
+		Long: `Wait until the release's Deployment has rolled out and is available.
+
+While waiting it shows the pod's scheduling, image pull, container start and
+the model download/load stage read from the vLLM log. It stops early, naming
+the cause and the fix, when the release cannot become ready by itself (no GPU
+node, bad image, missing Hugging Face Secret, gated model, a vLLM error).`,
+		Example: "  kubectl llama wait scout\n  kubectl llama wait scout --timeout 45m --quiet",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	c.Flags().DurationVar(&o.timeout, "timeout", 0, "how long to wait (default: the Deployment's startup probe budget plus a scheduling margin)")
+	c.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress lines")
+	return c
+}
+
+func (o *waitOptions) Complete(args []string) error {
+	o.release = args[0]
+	return nil
+}
+
+func (o *waitOptions) Validate() error {
+	if o.timeout < 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	return validateReleaseName(o.release)
+}
+
+func (o *waitOptions) Run(ctx context.Context) error {
+	ctx, cancel := signalContext(ctx)
+	defer cancel()
+	_, cs, ns, err := o.f.servingClients()
+	if err != nil {
+		return err
+	}
+	timeout := o.timeout
+	if timeout == 0 {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, o.release, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("release %s not found in namespace %s (no Deployment %s): see kubectl llama list -A", o.release, ns, o.release)
+		case err != nil:
+			return fmt.Errorf("reading Deployment %s/%s: %w", ns, o.release, err)
+		}
+		timeout = helmx.DefaultTimeout(d)
+	}
+	out := o.f.streams.Out
+	return ready.Wait(ctx, cs, ns, o.release, ready.WaitOptions{Timeout: timeout, Out: out, Quiet: o.quiet, TTY: isTerminal(out)})
+}
