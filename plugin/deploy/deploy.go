@@ -82,10 +82,23 @@ func (e Env) note(format string, a ...interface{}) {
 	fmt.Fprintf(e.ErrOut, format+"\n", a...)
 }
 
+// notes holds pre-flight notes and warnings until every check has passed,
+// so that a failed pre-flight prints only its one error line.
+type notes []string
+
+func (n *notes) add(format string, a ...interface{}) { *n = append(*n, fmt.Sprintf(format, a...)) }
+
+func (n notes) flush(e Env) {
+	for _, l := range n {
+		fmt.Fprintln(e.ErrOut, l)
+	}
+}
+
 // Run performs the request. Nothing in the cluster changes before every
 // check has passed; errors are one line.
 func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 	cs, ns, name := env.Clientset, req.Namespace, req.Release
+	var pending notes
 	if !req.SkipPreflight {
 		if err := preflight.Reachable(ctx, cs, env.Target); err != nil {
 			return nil, err
@@ -130,7 +143,7 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 	}
 	if helmx.String(vals, helmx.ValMode) == "" {
 		det := preflight.DetectMode(ctx, cs)
-		env.note("mode: %s; %s", det.Mode, det.How)
+		pending.add("mode: %s; %s", det.Mode, det.How)
 		helmx.SetPath(vals, helmx.ValMode, det.Mode)
 		helmx.SetPath(req.Values, helmx.ValMode, det.Mode)
 	}
@@ -167,7 +180,7 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 		exists, hasKey, err := hftoken.Check(ctx, cs, ns, secret, key)
 		switch {
 		case apierrors.IsForbidden(err):
-			env.note("warning: no permission to read Secret %s in namespace %s: not checking that it holds the Hugging Face token", secret, ns)
+			pending.add("warning: no permission to read Secret %s in namespace %s: not checking that it holds the Hugging Face token", secret, ns)
 		case err != nil:
 			return nil, fmt.Errorf("checking Secret %s in namespace %s: %s", secret, ns, oneLine(err))
 		case !exists:
@@ -185,7 +198,7 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 				return nil, err
 			}
 			if warn != "" {
-				env.note("warning: %s", warn)
+				pending.add("warning: %s", warn)
 			}
 		}
 	}
@@ -196,6 +209,7 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 	}
 
 	// Changes start here.
+	pending.flush(env)
 	if nsMissing {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -253,10 +267,10 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 		return res, errors.New("internal error: no waiter")
 	}
 	if !req.Quiet {
-		if b, ok := helmx.StartupBudget(dep); ok {
+		if b, ok := helmx.StartupBudget(dep); ok && req.Timeout == 0 {
 			fmt.Fprintf(env.Out, "waiting up to %s for %s to become ready (startup probe budget %s + %s for scheduling and image pull; --timeout to change)\n", timeout, name, b, helmx.ScheduleMargin)
 		} else {
-			fmt.Fprintf(env.Out, "waiting up to %s for %s to become ready (--timeout to change)\n", timeout, name)
+			fmt.Fprintf(env.Out, "waiting up to %s for %s to become ready\n", timeout, name)
 		}
 	}
 	werr := env.Wait(ctx, cs, ns, name, timeout, env.Out, req.Quiet)
