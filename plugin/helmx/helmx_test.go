@@ -2,14 +2,18 @@ package helmx
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/cli/values"
+	"helm.sh/helm/v3/pkg/repo"
 
 	"github.com/kubectl-llama/kubectl-llama/charts"
 )
@@ -88,5 +92,39 @@ func TestLoadChartLocalPath(t *testing.T) {
 	}
 	if _, err := LoadChart(ChartSource{Version: "1.0.0"}, nil, nil); err == nil {
 		t.Error("--version with the embedded chart accepted")
+	}
+}
+
+// A chart repository on 127.0.0.1 (helm's --repo): index.yaml + the packaged chart.
+func TestLoadChartFromRepo(t *testing.T) {
+	ch, err := charts.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := chartutil.Save(ch, dir); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	idx, err := repo.IndexDirectory(dir, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.WriteFile(filepath.Join(dir, "index.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	settings := cli.New()
+	home := t.TempDir()
+	settings.RepositoryCache, settings.RepositoryConfig = filepath.Join(home, "cache"), filepath.Join(home, "repositories.yaml")
+	got, err := LoadChart(ChartSource{Repo: srv.URL, Version: ch.Metadata.Version}, settings, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Metadata.Name != "vllm-llama" || got.Metadata.Version != ch.Metadata.Version {
+		t.Errorf("got %s %s", got.Metadata.Name, got.Metadata.Version)
+	}
+	if _, err := LoadChart(ChartSource{Repo: srv.URL, Version: "99.0.0"}, settings, nil); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("missing version: %v", err)
 	}
 }
