@@ -6,11 +6,19 @@ CACHE ?= $(HOME)/.cache/kubectl-llama
 VERSION ?= v0.1.0
 LDFLAGS := -s -w -X github.com/kubectl-llama/kubectl-llama/plugin/version.version=$(VERSION)
 
+# Pinned tools (make tools) and release artifacts (dist, krew, chart-repo, ct-*).
+include hack/tools.mk hack/dist.mk
+# Local test control plane (cluster-build, cluster-up, cluster-down) and e2e.
+include hack/cluster.mk
+
 .PHONY: build test unit chart-test
 build: bin/kubectl-llama
 
 bin/kubectl-llama: FORCE
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kubectl-llama
+
+# Everything CI runs (.ci/run): add steps as prerequisites, in order.
+test: unit e2e
 
 unit:
 	$(GO) test ./...
