@@ -140,13 +140,13 @@ func StartWithOptions(ctx context.Context, cfg *rest.Config, cs kubernetes.Inter
 		f.stopInformers()
 		return nil, err
 	}
-	pf, errCh, err := f.connect(first)
+	c, err := f.connect(first)
 	if err != nil {
 		f.stopInformers()
 		return nil, err
 	}
 	f.URL = "http://" + net.JoinHostPort(displayHost(host), strconv.Itoa(f.LocalPort))
-	go f.supervise(fctx, first, pf, errCh)
+	go f.supervise(fctx, first, c)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -260,39 +260,57 @@ func (f *Forward) waitPod(ctx context.Context, d time.Duration, avoid string) (*
 	}
 }
 
+// conn is one client-go PortForwarder to one pod.
+type conn struct {
+	pf    *portforward.PortForwarder
+	stop  chan struct{}
+	errCh chan error
+	ended bool
+}
+
+// close stops the PortForwarder (its listeners and stream connection) and
+// waits for it to return.
+func (c *conn) close() {
+	if c.ended {
+		return
+	}
+	close(c.stop)
+	<-c.errCh
+	c.ended = true
+}
+
 // connect starts a client-go PortForwarder to pod on the local port (the
 // port chosen on the first connection is kept across reconnections).
-func (f *Forward) connect(pod *corev1.Pod) (*portforward.PortForwarder, chan error, error) {
+func (f *Forward) connect(pod *corev1.Pod) (*conn, error) {
 	target, err := util.LookupContainerPortNumberByServicePort(*f.svc, *pod, f.ServicePort)
 	if err != nil {
-		return nil, nil, fmt.Errorf("service %s port %d: %w", f.Service, f.ServicePort, err)
+		return nil, fmt.Errorf("service %s port %d: %w", f.Service, f.ServicePort, err)
 	}
 	req := f.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(f.ns).Name(pod.Name).SubResource("portforward")
 	dialer, err := createDialer(f.cfg, req.URL())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	stop := make(chan struct{})
+	c := &conn{stop: make(chan struct{}), errCh: make(chan error, 1)}
 	ready := make(chan struct{})
 	errOut := &lineWriter{w: f.log, prefix: "port-forward: "}
-	pf, err := portforward.NewOnAddresses(dialer, []string{f.Address}, []string{fmt.Sprintf("%d:%d", f.LocalPort, target)}, stop, ready, io.Discard, errOut)
+	c.pf, err = portforward.NewOnAddresses(dialer, []string{f.Address}, []string{fmt.Sprintf("%d:%d", f.LocalPort, target)}, c.stop, ready, io.Discard, errOut)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	errCh := make(chan error, 1)
-	go func() { errCh <- pf.ForwardPorts() }()
+	go func() { c.errCh <- c.pf.ForwardPorts() }()
 	select {
 	case <-ready:
-	case err := <-errCh:
+	case err := <-c.errCh:
 		if err == nil {
 			err = errors.New("port-forward ended")
 		}
-		return nil, nil, fmt.Errorf("port-forward to pod %s: %w", pod.Name, err)
+		return nil, fmt.Errorf("port-forward to pod %s: %w", pod.Name, err)
 	}
-	ports, err := pf.GetPorts()
+	ports, err := c.pf.GetPorts()
 	if err != nil || len(ports) == 0 {
-		pf.Close()
-		return nil, nil, fmt.Errorf("port-forward to pod %s: no local port", pod.Name)
+		c.close()
+		return nil, fmt.Errorf("port-forward to pod %s: no local port", pod.Name)
 	}
 	f.mu.Lock()
 	f.LocalPort = int(ports[0].Local)
@@ -300,7 +318,7 @@ func (f *Forward) connect(pod *corev1.Pod) (*portforward.PortForwarder, chan err
 	f.targetPort = target
 	f.mu.Unlock()
 	fmt.Fprintf(f.log, "Forwarding from %s:%d -> pod %s port %d\n", displayHost(f.Address), f.LocalPort, pod.Name, target)
-	return pf, errCh, nil
+	return c, nil
 }
 
 // createDialer is kubectl's (pkg/cmd/portforward): websocket tunnelling
@@ -326,18 +344,17 @@ func createDialer(cfg *rest.Config, url *url.URL) (httpstream.Dialer, error) {
 
 // supervise reconnects when the forwarded pod goes away or stops being
 // ready, or when the connection to it is lost.
-func (f *Forward) supervise(ctx context.Context, pod *corev1.Pod, pf *portforward.PortForwarder, errCh chan error) {
+func (f *Forward) supervise(ctx context.Context, pod *corev1.Pod, c *conn) {
 	defer close(f.done)
 	defer f.factory.Shutdown()
 	current := pod.Name
 	for {
-		lost := false
 		select {
 		case <-ctx.Done():
-			pf.Close()
+			c.close()
 			return
-		case err := <-errCh:
-			lost = true
+		case err := <-c.errCh:
+			c.ended = true
 			if err != nil {
 				fmt.Fprintf(f.log, "lost connection to pod %s: %v\n", current, err)
 			}
@@ -347,19 +364,16 @@ func (f *Forward) supervise(ctx context.Context, pod *corev1.Pod, pf *portforwar
 			}
 			fmt.Fprintf(f.log, "pod %s is no longer ready\n", current)
 		}
-		pf.Close()
-		if !lost {
-			<-errCh
-		}
+		c.close()
 		for {
 			next, err := f.waitPod(ctx, 24*time.Hour, "")
 			if err != nil {
 				f.setErr(err)
 				return
 			}
-			npf, nerr, err := f.connect(next)
+			nc, err := f.connect(next)
 			if err == nil {
-				pf, errCh, current = npf, nerr, next.Name
+				c, current = nc, next.Name
 				break
 			}
 			fmt.Fprintf(f.log, "reconnecting: %v\n", err)
