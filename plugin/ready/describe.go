@@ -67,7 +67,7 @@ func PodState(p *corev1.Pod, evs []corev1.Event, stage string) string {
 	}
 	st := containerStatus(p)
 	if st == nil {
-		return fmt.Sprintf("%s on node %s", p.Status.Phase, p.Spec.NodeName)
+		return "scheduled on node " + p.Spec.NodeName
 	}
 	switch {
 	case st.Ready:
@@ -89,6 +89,13 @@ func PodState(p *corev1.Pod, evs []corev1.Event, stage string) string {
 				return "image pulled, creating the container"
 			}
 			return "creating the container on node " + p.Spec.NodeName
+		}
+		if w.Reason == "CrashLoopBackOff" {
+			s := "crash loop"
+			if t := st.LastTerminationState.Terminated; t != nil {
+				s += fmt.Sprintf(", last exit code %d %s", t.ExitCode, t.Reason)
+			}
+			return fmt.Sprintf("%s (%d restarts)", s, st.RestartCount)
 		}
 		s := w.Reason
 		if w.Message != "" {
