@@ -415,7 +415,10 @@ func (o *Options) up(ctx context.Context, l layout, bins map[string]string, pool
 		"--kubeconfig=" + cmKC, "--authentication-kubeconfig=" + cmKC, "--authorization-kubeconfig=" + cmKC,
 		"--leader-elect=false", "--secure-port=0",
 		"--service-account-private-key-file=" + l.saKey(), "--root-ca-file=" + l.caCert(),
-		"--use-service-account-credentials=true", "--controllers=*",
+		// Controllers share the manager's identity (system:masters): with
+		// per-controller service-account credentials the default
+		// ServiceAccount appears ~5 s later. Users still go through RBAC.
+		"--use-service-account-credentials=false", "--controllers=*",
 	}, nil); err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func newUsers() (map[string]*User, error) {
 		LimitedUser: {Name: LimitedUser},
 		KwokUser:    {Name: KwokUser, Groups: []string{"system:masters"}},
 		RunnerUser:  {Name: RunnerUser, Groups: []string{"system:masters"}},
-		CMUser:      {Name: CMUser},
+		CMUser:      {Name: CMUser, Groups: []string{"system:masters"}}, // see --use-service-account-credentials
 		SchedUser:   {Name: SchedUser},
 	}
 	for _, u := range users {
