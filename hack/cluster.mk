@@ -10,6 +10,7 @@
 # go.mod + go.sum, the pinned versions and the Go version: a stamp file
 # $(CACHE)/bin/.cluster-<key> marks a complete build. kwok lands as
 # kwok-<version> with a kwok symlink (hack/tools.mk's convention).
+_goal_before_cluster := $(.DEFAULT_GOAL)
 CLUSTER_BIN    := $(CACHE)/bin
 CLUSTER_STATE  ?= $(CACHE)/cluster
 K8S_VERSION    := v1.37.2
@@ -71,3 +72,5 @@ test-bins: FORCE
 e2e: cluster-build build test-bins
 	LLAMA_CLUSTER_BIN=$(LLAMA_CLUSTER) LLAMA_POD_RUNNER=$(CURDIR)/bin/podrunner KUBECTL_LLAMA_BIN=$(CURDIR)/bin/kubectl-llama \
 		$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) $(E2E_FLAGS) ./test/e2e/...
+
+.DEFAULT_GOAL := $(_goal_before_cluster)
