@@ -217,7 +217,7 @@ func TestDiagnose(t *testing.T) {
 			fatal:   true,
 			grace:   GraceSecret,
 			message: []string{`Secret "hf-secret" does not exist`},
-			fix:     []string{"export HF_TOKEN", "kubectl llama install", "recreates the Secret"},
+			fix:     []string{"export HF_TOKEN", "kubectl llama upgrade scout", "kubectl llama install", "recreates the Secret"},
 		},
 		{
 			name:    "HF secret key missing",
@@ -278,7 +278,7 @@ func TestDiagnose(t *testing.T) {
 			cause:   CauseGatedRepo,
 			fatal:   true,
 			message: []string{"refused to download meta-llama/Llama-4-Scout-17B-16E (401/403)", "Secret hf-secret lacks access"},
-			fix:     []string{"request access to meta-llama/Llama-4-Scout-17B-16E", "export HF_TOKEN"},
+			fix:     []string{"request access to meta-llama/Llama-4-Scout-17B-16E", "export HF_TOKEN", "kubectl llama upgrade scout"},
 			logLine: "not in the authorized list",
 		},
 		{

@@ -65,7 +65,7 @@ func matchLog(obj string, spec Spec, lines []string) (Finding, bool) {
 			return Finding{
 				Cause:   CauseGatedRepo,
 				Message: fmt.Sprintf("Hugging Face refused to download %s (401/403): the token in Secret %s lacks access to the gated Llama repo", model, orDefault(spec.SecretName, "hf-secret")),
-				Fix:     fmt.Sprintf("request access to %s on its Hugging Face model page with the account that owns the token (wait for approval), then export HF_TOKEN and run kubectl llama install again", model),
+				Fix:     fmt.Sprintf("request access to %s on its Hugging Face model page with the account that owns the token (wait for approval), or export HF_TOKEN with a token that has access and run kubectl llama upgrade %s", model, orDefault(spec.Release, "RELEASE")),
 			}, true
 		},
 		func(i int, l string) (Finding, bool) {

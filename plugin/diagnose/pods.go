@@ -339,7 +339,7 @@ func containerConfig(obj string, w *corev1.ContainerStateWaiting, spec Spec, evs
 		} else {
 			f.Message = fmt.Sprintf("the Hugging Face token Secret %q does not exist: %s", secret, msg)
 		}
-		f.Fix = "export HF_TOKEN (a Hugging Face token with access to the Llama 4 repo) and run kubectl llama install again: it recreates the Secret"
+		f.Fix = fmt.Sprintf("export HF_TOKEN (a Hugging Face token with access to the Llama 4 repo) and run kubectl llama upgrade %s (kubectl llama install for a new release): it recreates the Secret", orDefault(spec.Release, "RELEASE"))
 	}
 	return f
 }
