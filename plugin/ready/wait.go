@@ -317,7 +317,14 @@ func fmtDuration(d time.Duration) string {
 // elapsed time ticking), otherwise a new line only when the state changes.
 func (w *waiter) progress(line string) {
 	if w.tty {
-		fmt.Fprintf(w.out, "\r\033[K[%s] %s", w.elapsed(), line)
+		l := fmt.Sprintf("[%s] %s", w.elapsed(), line)
+		// A wrapped line cannot be rewritten in place: cut it at the width.
+		if f, ok := w.out.(*os.File); ok {
+			if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 10 && len(l) >= cols {
+				l = l[:cols-4] + "..."
+			}
+		}
+		fmt.Fprintf(w.out, "\r\033[K%s", l)
 		w.ttyDirty = true
 		w.lastLine = line
 		return
