@@ -277,3 +277,30 @@ func TestRolloutStatus(t *testing.T) {
 		t.Error("no error on ProgressDeadlineExceeded")
 	}
 }
+
+// BenchmarkWaitReturnsAfterAvailable measures the time from the Deployment
+// turning available to Wait returning (target: well under 100 ms).
+func BenchmarkWaitReturnsAfterAvailable(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		d := testDeployment()
+		cs := fake.NewClientset(d)
+		out := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			done <- Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: time.Minute, Out: out, NoLogs: true})
+		}()
+		for !strings.Contains(out.String(), "waiting for a pod") {
+			time.Sleep(time.Millisecond)
+		}
+		d = d.DeepCopy()
+		d.Status.AvailableReplicas = 1
+		b.StartTimer()
+		if _, err := cs.AppsV1().Deployments("ns").UpdateStatus(context.Background(), d, metav1.UpdateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
