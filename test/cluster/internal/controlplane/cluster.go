@@ -575,6 +575,14 @@ func nodesReady(ctx context.Context, cs kubernetes.Interface, names []string) er
 		if !ready {
 			return fmt.Errorf("node %s not Ready", n)
 		}
+		// The node lifecycle controller may have tainted a node it saw before
+		// kwok made it Ready; the scheduler would refuse pods until it lifts
+		// the taint.
+		for _, t := range node.Spec.Taints {
+			if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+				return fmt.Errorf("node %s still has taint %s", n, t.Key)
+			}
+		}
 	}
 	return nil
 }
