@@ -99,7 +99,7 @@ type Input struct {
 const (
 	GraceNone        = 0
 	GraceSecret      = 20 * time.Second // the Secret may be being created
-	GraceScheduling  = 60 * time.Second // a node may be on its way, a pod terminating
+	GraceScheduling  = 20 * time.Second // the autoscaler may answer with TriggeredScaleUp, a pod may be terminating
 	GraceImagePull   = 90 * time.Second // a transient registry error retries
 	GraceFailedReuse = 30 * time.Second
 )

@@ -141,7 +141,7 @@ func TestDiagnose(t *testing.T) {
 			events:  []corev1.Event{event("Pod", podName, "NotTriggerScaleUp", "pod didn't trigger scale-up: 2 node(s) didn't match Pod's node affinity/selector", 3)},
 			cause:   CauseNoAcceleratorNode,
 			fatal:   true,
-			grace:   GraceScheduling,
+			grace:   GraceNone, // the autoscaler said no node will come
 			message: []string{"cloud.google.com/gke-accelerator=nvidia-h100-80gb", "cannot add one"},
 			fix:     []string{"create a GPU node pool with accelerator nvidia-h100-80gb (count 8 per node)", "--gpu"},
 		},

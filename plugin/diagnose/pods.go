@@ -170,6 +170,8 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 		f.Fatal = false
 		f.Message += " (the cluster autoscaler is adding a node: " + trimMsg(scaleUp.Message) + ")"
 	case noScaleUp != nil:
+		// The autoscaler has answered: no node will come, nothing to wait for.
+		f.Grace = GraceNone
 		f.Message += " (the cluster autoscaler cannot add one: " + trimMsg(noScaleUp.Message) + ")"
 	}
 	return f, true
