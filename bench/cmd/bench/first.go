@@ -85,28 +85,38 @@ func (b *bench) manualFirst(ctx context.Context, ns, manifest string) (time.Dura
 			return 0, err
 		}
 	}
+	// The seed has no readiness probe: Available comes as soon as the
+	// container starts, before vLLM listens (the tutorial's "Empty reply from
+	// server"), and kubectl port-forward exits on the refused connection. A
+	// script therefore retries port-forward + curl: every 500 ms, at most 2 min.
+	deadline := time.Now().Add(2 * time.Minute)
+	for try := 1; ; try++ {
+		c, err := b.forwardCurl(ctx, ns)
+		if err == nil {
+			b.retries = append(b.retries, float64(try-1))
+			return time.Since(start), mustContain("curl", c.Stdout, `"choices"`)
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no answer after %d tries: %w", try, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// forwardCurl is the tutorial's kubectl port-forward (on a free port) and
+// curl, once.
+func (b *bench) forwardCurl(ctx context.Context, ns string) (result, error) {
 	pf, err := b.r.start(ctx, b.cfg.kubectl, "port-forward", "-n", ns, "--address", "127.0.0.1", "service/llama-service", ":8000")
 	if err != nil {
-		return 0, err
+		return result{}, err
 	}
 	defer pf.stop()
 	port, err := pf.waitPort(30 * time.Second)
 	if err != nil {
-		return 0, err
+		return result{}, err
 	}
-	// A user retries a refused connection; at most 5 tries.
-	var c result
-	for try := 0; try < 5; try++ {
-		if c = b.curl(ctx, port); c.Err == nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	total := time.Since(start)
-	if err := c.fail("curl"); err != nil {
-		return 0, err
-	}
-	return total, mustContain("curl", c.Stdout, `"choices"`)
+	c := b.curl(ctx, port)
+	return c, c.fail("curl")
 }
 
 // benchFirst: 4. install-to-first-answer, plugin vs the tutorial's steps.
@@ -167,5 +177,5 @@ func (b *bench) benchFirst(ctx context.Context) {
 	}
 	b.rep.add(Row{Group: g, Measure: "install scout + chat", Unit: "ms", Plugin: summarize(p),
 		Anchor: "secret+apply+wait+port-forward+curl", AnchorStats: summarize(m),
-		Note: "includes the stand-in's simulated model load (podrunner default 2s) on both sides"})
+		Note: fmt.Sprintf("both include the stand-in's simulated model load (2s); the tutorial's Deployment is Available before the server listens (no readiness probe): its script retried port-forward+curl every 500ms, retries median %.0f", summarize(b.retries).Median)})
 }

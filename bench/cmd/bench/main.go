@@ -59,7 +59,9 @@ type bench struct {
 	c   *cluster
 	rep *Report
 	mem memRSS
-	tmp string
+	// retries of the tutorial's port-forward+curl loop (4)
+	retries []float64
+	tmp     string
 }
 
 func main() {
