@@ -68,12 +68,30 @@ func (o *testOptions) Run(ctx context.Context) error {
 	out := o.f.streams.Out
 	var ep *endpoint.Endpoint
 	var model string
+	fwCtx, fwCancel := context.WithCancel(ctx)
+	defer fwCancel()
 	steps := []smokeStep{
-		{"connect", func(ctx context.Context) (string, error) {
-			var err error
-			ep, err = openEndpoint(ctx, o.f, o.release, o.endpointURL)
-			if err != nil {
-				return "", err
+		{"connect", func(sctx context.Context) (string, error) {
+			// The port-forward lives on the command's context (the step's
+			// context ends with the step); the step's limit bounds the setup.
+			type opened struct {
+				ep  *endpoint.Endpoint
+				err error
+			}
+			done := make(chan opened, 1)
+			go func() {
+				e, err := openEndpoint(fwCtx, o.f, o.release, o.endpointURL)
+				done <- opened{e, err}
+			}()
+			select {
+			case r := <-done:
+				if r.err != nil {
+					return "", r.err
+				}
+				ep = r.ep
+			case <-sctx.Done():
+				fwCancel()
+				return "", fmt.Errorf("connecting to %s: %w", o.release, sctx.Err())
 			}
 			if ep.Forward != nil {
 				return fmt.Sprintf("port-forward %s -> pod %s port %d", strings.TrimPrefix(ep.BaseURL, "http://"), ep.Forward.Pod(), ep.Forward.TargetPort()), nil
