@@ -66,6 +66,7 @@ cluster-status:
 E2E_TIMEOUT ?= 30m
 E2E_FLAGS   ?=
 .PHONY: e2e test-bins
+test: e2e
 test-bins: FORCE
 	$(GO) build -o bin/ ./test/podrunner/cmd/podrunner ./test/vllmstub/cmd/vllmstub
 
