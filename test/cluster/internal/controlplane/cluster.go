@@ -29,6 +29,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -351,22 +352,23 @@ func (o *Options) up(ctx context.Context, l layout, bins map[string]string, pool
 	// etcd
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports.Etcd)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports.EtcdPeer)
-	if _, err := startProc(l, Etcd, bins[Etcd], []string{
+	etcd, err := startProc(l, Etcd, bins[Etcd], []string{
 		"--name=llama", "--data-dir=" + l.etcdData(),
 		"--listen-client-urls=" + etcdURL, "--advertise-client-urls=" + etcdURL,
 		"--listen-peer-urls=" + peerURL, "--initial-advertise-peer-urls=" + peerURL,
 		"--initial-cluster=llama=" + peerURL,
 		"--unsafe-no-fsync=true", "--log-level=warn",
-	}, nil); err != nil {
+	}, nil)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, l, Etcd, func() error { return getOK(ctx, http.DefaultClient, etcdURL+"/health", "") }); err != nil {
+	if err := waitFor(ctx, etcd, func() error { return getOK(ctx, http.DefaultClient, etcdURL+"/health", "") }); err != nil {
 		return nil, err
 	}
 	step("etcd ready on %s", etcdURL)
 
 	// kube-apiserver
-	if _, err := startProc(l, APIServer, bins[APIServer], []string{
+	apiserver, err := startProc(l, APIServer, bins[APIServer], []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(ports.APIServer),
 		"--advertise-address=192.0.2.10", // never contacted; loopback is refused here
@@ -381,14 +383,15 @@ func (o *Options) up(ctx context.Context, l layout, bins map[string]string, pool
 		"--kubelet-preferred-address-types=InternalIP",
 		"--allow-privileged=true",
 		"--profiling=false",
-	}, nil); err != nil {
+	}, nil)
+	if err != nil {
 		return nil, err
 	}
 	httpc, err := tlsClient(caPEM)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, l, APIServer, func() error {
+	if err := waitFor(ctx, apiserver, func() error {
 		return getOK(ctx, httpc, server+"/readyz", users[AdminUser].Token)
 	}); err != nil {
 		return nil, err
@@ -411,7 +414,7 @@ func (o *Options) up(ctx context.Context, l layout, bins map[string]string, pool
 
 	// controller-manager and scheduler need nothing else.
 	cmKC, schedKC := kubeconfigs[CMUser], kubeconfigs[SchedUser]
-	if _, err := startProc(l, CM, bins[CM], []string{
+	cm, err := startProc(l, CM, bins[CM], []string{
 		"--kubeconfig=" + cmKC, "--authentication-kubeconfig=" + cmKC, "--authorization-kubeconfig=" + cmKC,
 		"--leader-elect=false", "--secure-port=0",
 		"--service-account-private-key-file=" + l.saKey(), "--root-ca-file=" + l.caCert(),
@@ -419,7 +422,8 @@ func (o *Options) up(ctx context.Context, l layout, bins map[string]string, pool
 		// per-controller service-account credentials the default
 		// ServiceAccount appears ~5 s later. Users still go through RBAC.
 		"--use-service-account-credentials=false", "--controllers=*",
-	}, nil); err != nil {
+	}, nil)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := startProc(l, Scheduler, bins[Scheduler], []string{
@@ -446,9 +450,10 @@ func (o *Options) up(ctx context.Context, l layout, bins map[string]string, pool
 	if err := os.WriteFile(l.etc("kwok.yaml"), kwokCfg, 0o600); err != nil {
 		return nil, err
 	}
-	if _, err := startProc(l, Kwok, bins[Kwok], []string{
+	kwok, err := startProc(l, Kwok, bins[Kwok], []string{
 		"--kubeconfig=" + kubeconfigs[KwokUser], "--config=" + l.etc("kwok.yaml"),
-	}, []string{"KWOK_WORKDIR=" + l.etc("kwok-workdir")}); err != nil {
+	}, []string{"KWOK_WORKDIR=" + l.etc("kwok-workdir")})
+	if err != nil {
 		return nil, err
 	}
 
@@ -469,17 +474,23 @@ func (o *Options) up(ctx context.Context, l layout, bins map[string]string, pool
 	}
 
 	// Ready: nodes Ready (kwok works), default ServiceAccount (controller-manager works).
-	if err := waitFor(ctx, l, Kwok, func() error { return nodesReady(ctx, cs, nodes) }); err != nil {
+	if err := waitFor(ctx, kwok, func() error { return nodesReady(ctx, cs, nodes) }); err != nil {
 		return nil, err
 	}
 	step("%d nodes Ready", len(nodes))
-	if err := waitFor(ctx, l, CM, func() error {
+	if err := waitFor(ctx, cm, func() error {
 		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err
 	}); err != nil {
 		return nil, err
 	}
 	step("default ServiceAccount exists")
+	if err := waitPoolExtras(ctx, cs, pools); err != nil {
+		return nil, err
+	}
+	if hasAutopilot(pools) {
+		step("Autopilot admission policy in force")
+	}
 	procs, err := loadProcs(l)
 	if err != nil {
 		return nil, err
@@ -507,9 +518,13 @@ func (o *Options) up(ctx context.Context, l layout, bins map[string]string, pool
 	return info, nil
 }
 
+func hasAutopilot(pools []Pool) bool {
+	return slices.ContainsFunc(pools, func(p Pool) bool { return p.Mode == ModeAutopilot })
+}
+
 // applyPoolExtras applies what the pools' mode needs (Autopilot signals).
 func applyPoolExtras(ctx context.Context, dc dynamic.Interface, pools []Pool) error {
-	if !slices.ContainsFunc(pools, func(p Pool) bool { return p.Mode == ModeAutopilot }) {
+	if !hasAutopilot(pools) {
 		return nil
 	}
 	objs, err := decodeManifests(autopilotManifests)
@@ -517,6 +532,29 @@ func applyPoolExtras(ctx context.Context, dc dynamic.Interface, pools []Pool) er
 		return err
 	}
 	return applyObjects(ctx, dc, objs)
+}
+
+// waitPoolExtras waits until what applyPoolExtras applied is in force: the
+// apiserver loads admission policies asynchronously, so probe with a
+// server-side dry run of a pod Warden would reject.
+func waitPoolExtras(ctx context.Context, cs kubernetes.Interface, pools []Pool) error {
+	if !hasAutopilot(pools) {
+		return nil
+	}
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "llama-cluster-policy-probe"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "probe", Image: "probe",
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{ResourceGPU: resource.MustParse("1")}},
+		}}},
+	}
+	return poll(ctx, func() error {
+		_, err := cs.CoreV1().Pods("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "GKE Warden rejected") {
+			return nil
+		}
+		return fmt.Errorf("autopilot admission policy not in force yet (probe: %v)", err)
+	})
 }
 
 func (o *Options) installKwokCRDs(ctx context.Context, dc dynamic.Interface, kwokDir string) error {
@@ -635,18 +673,13 @@ func poll(ctx context.Context, fn func() error) error {
 	}
 }
 
-// waitFor polls fn and fails fast, with the log's tail, when the component
-// that should make fn succeed has exited.
-func waitFor(ctx context.Context, l layout, component string, fn func() error) error {
-	var proc *Proc
-	if data, err := os.ReadFile(l.run(component)); err == nil {
-		proc = &Proc{}
-		_ = json.Unmarshal(data, proc)
-	}
+// waitFor polls fn and fails fast, with the log's tail, when proc (the
+// component that should make fn succeed) has exited.
+func waitFor(ctx context.Context, proc *Proc, fn func() error) error {
 	err := poll(ctx, func() error {
 		if err := fn(); err != nil {
-			if proc != nil && !proc.Running() {
-				return &exitedError{component, l.log(component)}
+			if !proc.Running() {
+				return &exitedError{proc}
 			}
 			return err
 		}
@@ -656,13 +689,30 @@ func waitFor(ctx context.Context, l layout, component string, fn func() error) e
 	if errors.As(err, &ee) || err == nil {
 		return err
 	}
-	return fmt.Errorf("waiting for %s: %v; its log %s ends:\n%s", component, err, l.log(component), tail(l.log(component), 15))
+	return fmt.Errorf("waiting for %s: %v; its log %s ends:\n%s", proc.Name, err, proc.Log, tail(proc.Log, 15))
 }
 
-type exitedError struct{ name, log string }
+type exitedError struct{ p *Proc }
 
 func (e *exitedError) Error() string {
-	return fmt.Sprintf("%s exited; its log %s ends:\n%s", e.name, e.log, tail(e.log, 15))
+	status := ""
+	if e.p.status != "" {
+		status = " (" + e.p.status + ")"
+	}
+	return fmt.Sprintf("%s (pid %d) exited%s; its log %s ends:\n%s", e.p.Name, e.p.PID, status, e.p.Log, tail(e.p.Log, 15))
+}
+
+// loadProc reads the record of one component.
+func loadProc(l layout, name string) (*Proc, error) {
+	data, err := os.ReadFile(l.run(name))
+	if err != nil {
+		return nil, err
+	}
+	var p Proc
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 func tail(path string, n int) string {

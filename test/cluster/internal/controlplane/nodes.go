@@ -54,7 +54,14 @@ func AddNodes(ctx context.Context, stateDir string, pools []Pool, log io.Writer)
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := waitFor(ctx, l, Kwok, func() error { return nodesReady(ctx, cs, names) }); err != nil {
+	kwok, err := loadProc(l, Kwok)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, kwok, func() error { return nodesReady(ctx, cs, names) }); err != nil {
+		return nil, err
+	}
+	if err := waitPoolExtras(ctx, cs, pools); err != nil {
 		return nil, err
 	}
 	if log != nil {

@@ -26,6 +26,11 @@ type Proc struct {
 	StartTime uint64   `json:"startTime"` // /proc/<pid>/stat field 22, clock ticks since boot
 	Log       string   `json:"log"`
 	StateDir  string   `json:"stateDir"`
+
+	// While the starting llama-cluster runs it is the parent: it reaps the
+	// child and keeps its exit status for error messages.
+	exited chan struct{}
+	status string
 }
 
 // startProc starts path with args, detached, output to logPath, and records it
@@ -51,14 +56,22 @@ func startProc(l layout, name, path string, args []string, env []string) (*Proc,
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Proc{Name: name, PID: cmd.Process.Pid, Path: path, Args: args, Log: l.log(name), StateDir: l.root}
+	p := &Proc{Name: name, PID: cmd.Process.Pid, Path: path, Args: args, Log: l.log(name), StateDir: l.root, exited: make(chan struct{})}
 	st, err := readStat(p.PID)
 	if err == nil {
 		p.StartTime = st.startTime
 	}
-	// The child is not waited for: it outlives llama-cluster. Release it so
-	// the Go runtime keeps no handle.
-	_ = cmd.Process.Release()
+	// The child outlives llama-cluster (then init reaps it); until then,
+	// reap it here so an early exit is seen with its status.
+	go func() {
+		err := cmd.Wait()
+		if err == nil {
+			p.status = "exit status 0"
+		} else {
+			p.status = err.Error()
+		}
+		close(p.exited)
+	}()
 	data, _ := json.MarshalIndent(p, "", "  ")
 	if err := os.WriteFile(l.run(name), data, 0o600); err != nil {
 		return p, err
@@ -128,6 +141,13 @@ func readStat(pid int) (procStat, error) {
 // Running reports whether the recorded process still runs, is not a zombie,
 // and is the same process (start time, argv[0], state dir in its arguments).
 func (p *Proc) Running() bool {
+	if p.exited != nil {
+		select {
+		case <-p.exited:
+			return false
+		default:
+		}
+	}
 	st, err := readStat(p.PID)
 	if err != nil || st.state == 'Z' || st.state == 'X' {
 		return false
