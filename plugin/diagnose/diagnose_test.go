@@ -155,6 +155,15 @@ func TestDiagnose(t *testing.T) {
 			fix:     []string{"--set gke.mode=standard", "toleration"},
 		},
 		{
+			name:    "untolerated taint, v1.37 scheduler message (no taint named), pod made for Autopilot",
+			pods:    []corev1.Pod{pod(unsched("0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint(s). preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."))},
+			cause:   CauseUntoleratedTaint,
+			fatal:   true,
+			grace:   GraceScheduling,
+			message: []string{"a node carries a taint the pod does not tolerate"},
+			fix:     []string{"--mode standard", "--set gke.mode=standard", "toleration"},
+		},
+		{
 			name:    "not enough cpu or memory on the GPU node",
 			pods:    []corev1.Pod{pod(unsched("0/1 nodes are available: 1 Insufficient memory, 1 Insufficient cpu."))},
 			cause:   CauseUnschedulable,

@@ -12,7 +12,9 @@ import (
 )
 
 var (
-	reTaint       = regexp.MustCompile(`untolerated taint\(?s?\)?\s*(\{[^}]*\})`)
+	// Older schedulers name the taint ("untolerated taint {k: v}"), current
+	// ones do not ("had untolerated taint(s)").
+	reTaint       = regexp.MustCompile(`untolerated taint\(?s?\)?(?:\s*(\{[^}]*\}))?`)
 	reInsufficent = regexp.MustCompile(`Insufficient ([a-zA-Z0-9./_-]+)`)
 )
 
@@ -127,10 +129,17 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 	case reTaint.MatchString(msg):
 		taint := reTaint.FindStringSubmatch(msg)[1]
 		f.Cause = CauseUntoleratedTaint
-		f.Message = fmt.Sprintf("the GPU nodes carry taint %s that the pod does not tolerate: %s", taint, msg)
-		if strings.Contains(taint, "nvidia.com/gpu") {
-			f.Fix = "on GKE Standard the GPU nodes are tainted nvidia.com/gpu=present:NoSchedule: reinstall with --set gke.mode=standard, which adds the toleration"
+		if taint != "" {
+			f.Message = fmt.Sprintf("the GPU nodes carry taint %s that the pod does not tolerate: %s", taint, msg)
 		} else {
+			f.Message = "a node carries a taint the pod does not tolerate: " + msg
+		}
+		switch {
+		case strings.Contains(taint, "nvidia.com/gpu") || (taint == "" && !toleratesGPUTaint(spec.Tolerations)):
+			f.Fix = fmt.Sprintf("on GKE Standard the GPU nodes are tainted nvidia.com/gpu=present:NoSchedule and the release was made for Autopilot: kubectl llama upgrade %s --mode standard (helm: --set gke.mode=standard) adds the toleration", orUnknown(spec.Release))
+		case taint == "":
+			f.Fix = "see the GPU nodes' taints (kubectl describe nodes -l cloud.google.com/gke-accelerator) and add a toleration for them to the release (tolerations value, -f values.yaml)"
+		default:
 			f.Fix = fmt.Sprintf("add a toleration for %s to the release (tolerations value, -f values.yaml) or remove the taint from the GPU nodes", taint)
 		}
 	case strings.Contains(msg, "didn't match Pod's node affinity/selector") || strings.Contains(msg, "node(s) didn't match node selector"):
@@ -408,4 +417,17 @@ func tail(lines []string, n int) []string {
 		lines = lines[len(lines)-n:]
 	}
 	return append([]string(nil), lines...)
+}
+
+// toleratesGPUTaint: the pod tolerates GKE's nvidia.com/gpu=present:NoSchedule.
+func toleratesGPUTaint(ts []corev1.Toleration) bool {
+	for _, t := range ts {
+		keyOK := t.Key == "nvidia.com/gpu" || (t.Key == "" && t.Operator == corev1.TolerationOpExists)
+		valueOK := t.Operator == corev1.TolerationOpExists || t.Value == "present"
+		effectOK := t.Effect == "" || t.Effect == corev1.TaintEffectNoSchedule
+		if keyOK && valueOK && effectOK {
+			return true
+		}
+	}
+	return false
 }
