@@ -24,7 +24,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -61,16 +60,16 @@ type Forward struct {
 	Service     string
 	ServicePort int32
 
-	cfg     *rest.Config
-	cs      kubernetes.Interface
-	ns      string
-	svc     *corev1.Service
-	log     io.Writer
-	cancel  context.CancelFunc
-	done    chan struct{}
-	wake    chan struct{}
-	pods    cache.Store
-	factory informers.SharedInformerFactory
+	cfg    *rest.Config
+	cs     kubernetes.Interface
+	ns     string
+	svc    *corev1.Service
+	log    io.Writer
+	cancel context.CancelFunc
+	done   chan struct{}
+	wake   chan struct{}
+	pods   cache.Store
+	infs   *kube.Informers
 
 	mu         sync.Mutex
 	pod        string
@@ -115,9 +114,8 @@ func StartWithOptions(ctx context.Context, cfg *rest.Config, cs kubernetes.Inter
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector).String()
-	f.factory = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = sel }))
-	inf := f.factory.Core().V1().Pods().Informer()
+	f.infs = kube.NewInformers(cs, ns)
+	inf := f.infs.Pods(func(lo *metav1.ListOptions) { lo.LabelSelector = sel })
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { f.notify() },
 		UpdateFunc: func(any, any) { f.notify() },
@@ -127,10 +125,12 @@ func StartWithOptions(ctx context.Context, cfg *rest.Config, cs kubernetes.Inter
 		return nil, err
 	}
 	f.pods = inf.GetStore()
-	f.factory.Start(fctx.Done())
+	f.infs.Start(fctx)
 	syncCtx, syncCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer syncCancel()
-	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
+	// Notified when the list is in (cache.WaitForCacheSync would poll
+	// every 100 ms and add that to every chat and port-forward).
+	if !f.infs.WaitForSync(syncCtx) {
 		f.stopInformers()
 		return nil, fmt.Errorf("watching the pods of Service %s: %w", release, syncCtx.Err())
 	}
@@ -216,7 +216,7 @@ func (f *Forward) Close() {
 
 func (f *Forward) stopInformers() {
 	f.cancel()
-	f.factory.Shutdown()
+	f.infs.Shutdown()
 }
 
 // readyPod picks the pod kubectl would: the most active ready pod
@@ -346,7 +346,7 @@ func createDialer(cfg *rest.Config, url *url.URL) (httpstream.Dialer, error) {
 // ready, or when the connection to it is lost.
 func (f *Forward) supervise(ctx context.Context, pod *corev1.Pod, c *conn) {
 	defer close(f.done)
-	defer f.factory.Shutdown()
+	defer f.infs.Shutdown()
 	current := pod.Name
 	for {
 		select {

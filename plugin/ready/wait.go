@@ -20,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -132,20 +131,16 @@ func (w *waiter) run(ctx context.Context) error {
 		UpdateFunc: func(any, any) { w.notify() },
 		DeleteFunc: func(any) { w.notify() },
 	}
-	// Three factories: the Deployment by name, the release's pods and
-	// ReplicaSets by label, the namespace's events (filtered by name).
-	depF := informers.NewSharedInformerFactoryWithOptions(w.cs, 0, informers.WithNamespace(w.ns),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.release).String()
-		}))
-	relF := informers.NewSharedInformerFactoryWithOptions(w.cs, 0, informers.WithNamespace(w.ns),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = kube.ReleaseSelector(w.release) }))
-	evF := informers.NewSharedInformerFactoryWithOptions(w.cs, 0, informers.WithNamespace(w.ns))
+	// The Deployment by name, the release's pods and ReplicaSets by label,
+	// the namespace's events (filtered by name).
+	set := kube.NewInformers(w.cs, w.ns)
 	infs := []cache.SharedIndexInformer{
-		depF.Apps().V1().Deployments().Informer(),
-		relF.Core().V1().Pods().Informer(),
-		relF.Apps().V1().ReplicaSets().Informer(),
-		evF.Core().V1().Events().Informer(),
+		set.Deployments(func(lo *metav1.ListOptions) {
+			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.release).String()
+		}),
+		set.Pods(func(lo *metav1.ListOptions) { lo.LabelSelector = kube.ReleaseSelector(w.release) }),
+		set.ReplicaSets(func(lo *metav1.ListOptions) { lo.LabelSelector = kube.ReleaseSelector(w.release) }),
+		set.Events(nil),
 	}
 	for _, inf := range infs {
 		if _, err := inf.AddEventHandler(handler); err != nil {
@@ -154,21 +149,14 @@ func (w *waiter) run(ctx context.Context) error {
 	}
 	w.deps, w.pods, w.rss, w.evs = infs[0].GetStore(), infs[1].GetStore(), infs[2].GetStore(), infs[3].GetStore()
 	ctx, cancel := context.WithCancel(ctx)
-	depF.Start(ctx.Done())
-	relF.Start(ctx.Done())
-	evF.Start(ctx.Done())
+	set.Start(ctx)
 	defer func() {
 		// Stop the informers (and log streams), then wait for them.
 		cancel()
-		depF.Shutdown()
-		relF.Shutdown()
-		evF.Shutdown()
+		set.Shutdown()
 	}()
-	synced := make([]cache.InformerSynced, len(infs))
-	for i, inf := range infs {
-		synced[i] = inf.HasSynced
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+	// Notified, not polled: cache.WaitForCacheSync checks every 100 ms.
+	if !set.WaitForSync(ctx) {
 		return w.fail(ctx, nil, true)
 	}
 	tick := time.NewTicker(time.Second)

@@ -1,0 +1,88 @@
+package kube
+
+import (
+	"context"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Informers runs a few typed informers of one namespace. It replaces
+// client-go's SharedInformerFactory on purpose: the factory's accessors reach
+// the informers and listers of every API group, and once a binary looks
+// methods up by reflection (text/template does, through Helm) the linker keeps
+// them all: 3.4 MB of the plugin for four informers (see
+// docs/performance.md). The per-type constructors used here link only the
+// two groups asked for.
+type Informers struct {
+	cs    kubernetes.Interface
+	ns    string
+	infs  []cache.SharedIndexInformer
+	wg    sync.WaitGroup
+	start sync.Once
+}
+
+// NewInformers returns an empty set for namespace ns.
+func NewInformers(cs kubernetes.Interface, ns string) *Informers {
+	return &Informers{cs: cs, ns: ns}
+}
+
+var nsIndex = cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
+
+func (s *Informers) add(inf cache.SharedIndexInformer) cache.SharedIndexInformer {
+	s.infs = append(s.infs, inf)
+	return inf
+}
+
+// Pods adds an informer on the namespace's pods, list options tweaked by tweak (may be nil).
+func (s *Informers) Pods(tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	return s.add(coreinformers.NewFilteredPodInformer(s.cs, s.ns, 0, nsIndex, tweak))
+}
+
+// Events adds an informer on the namespace's events.
+func (s *Informers) Events(tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	return s.add(coreinformers.NewFilteredEventInformer(s.cs, s.ns, 0, nsIndex, tweak))
+}
+
+// Deployments adds an informer on the namespace's Deployments.
+func (s *Informers) Deployments(tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	return s.add(appsinformers.NewFilteredDeploymentInformer(s.cs, s.ns, 0, nsIndex, tweak))
+}
+
+// ReplicaSets adds an informer on the namespace's ReplicaSets.
+func (s *Informers) ReplicaSets(tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	return s.add(appsinformers.NewFilteredReplicaSetInformer(s.cs, s.ns, 0, nsIndex, tweak))
+}
+
+// Start runs every added informer until ctx ends (once; later calls do nothing).
+func (s *Informers) Start(ctx context.Context) {
+	s.start.Do(func() {
+		for _, inf := range s.infs {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				inf.RunWithContext(ctx)
+			}()
+		}
+	})
+}
+
+// WaitForSync waits until every informer has listed, notified rather than
+// polled (cache.WaitForCacheSync checks every 100 ms). False when ctx ends first.
+func (s *Informers) WaitForSync(ctx context.Context) bool {
+	checkers := make([]cache.DoneChecker, len(s.infs))
+	for i, inf := range s.infs {
+		checkers[i] = inf.HasSyncedChecker()
+	}
+	return cache.WaitFor(ctx, "", checkers...)
+}
+
+// Shutdown waits until the informers have stopped; end the context given to
+// Start first.
+func (s *Informers) Shutdown() {
+	s.wg.Wait()
+}
