@@ -3,7 +3,8 @@
 # $(CACHE)/bin, plus llama-cluster, which starts and stops them.
 #
 #   make cluster-build             build what is missing or stale
-#   make cluster-up [PROFILE=h100] start a cluster in $(CLUSTER_STATE), print KUBECONFIG
+#   make cluster-up [PROFILE=h100] start a cluster in $(CLUSTER_STATE) with the pod
+#                                  runner (bin/podrunner), print KUBECONFIG
 #   make cluster-down              stop it and remove its state
 #
 # The control-plane build (~12 min cold on 2 cores) is keyed on test/cluster's
@@ -51,7 +52,11 @@ $(LLAMA_CLUSTER): $(LLAMA_CLUSTER_SRC)
 	@mkdir -p $(CLUSTER_BIN)
 	cd test/cluster && nice $(GO) build -trimpath -ldflags '-s -w' -o $@ ./cmd/llama-cluster
 
-cluster-up: cluster-build
+# The fake-kubelet pod runner (test/podrunner) gives pods their status and
+# runs the vLLM stand-in behind them; POD_RUNNER= starts the cluster without it
+# (pods then stay Pending after scheduling).
+POD_RUNNER ?= $(CURDIR)/bin/podrunner
+cluster-up: cluster-build $(if $(POD_RUNNER),test-bins)
 	$(LLAMA_CLUSTER) up --profile $(PROFILE) --state-dir $(CLUSTER_STATE) $(if $(POD_RUNNER),--pod-runner $(POD_RUNNER))
 
 cluster-down:

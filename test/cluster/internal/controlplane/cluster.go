@@ -831,9 +831,10 @@ func killStrays(stateDir string, log io.Writer) {
 		return
 	}
 	marker := ManagedEnv + "=" + stateDir
+	self := ancestors() // this down and the shell or make that runs it
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
+		if err != nil || self[pid] {
 			continue
 		}
 		if st, err := readStat(pid); err != nil || st.state == 'Z' {

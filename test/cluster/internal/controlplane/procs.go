@@ -108,6 +108,7 @@ func loadProcs(l layout) ([]*Proc, error) {
 
 type procStat struct {
 	state     byte
+	ppid      int
 	pgrp      int
 	startTime uint64
 }
@@ -123,9 +124,14 @@ func readStat(pid int) (procStat, error) {
 		return procStat{}, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	f := strings.Fields(string(data[i+1:]))
-	// f[0] is field 3 (state), f[2] field 5 (pgrp), f[19] field 22 (starttime).
+	// f[0] is field 3 (state), f[1] field 4 (ppid), f[2] field 5 (pgrp),
+	// f[19] field 22 (starttime).
 	if len(f) < 20 {
 		return procStat{}, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return procStat{}, err
 	}
 	pgrp, err := strconv.Atoi(f[2])
 	if err != nil {
@@ -135,7 +141,7 @@ func readStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, err
 	}
-	return procStat{state: f[0][0], pgrp: pgrp, startTime: start}, nil
+	return procStat{state: f[0][0], ppid: ppid, pgrp: pgrp, startTime: start}, nil
 }
 
 // Running reports whether the recorded process still runs, is not a zombie,
@@ -221,4 +227,18 @@ func waitGroupGone(pgid int, d time.Duration) bool {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ancestors returns the pids of this process and its ancestors.
+func ancestors() map[int]bool {
+	out := map[int]bool{}
+	for pid := os.Getpid(); pid > 1 && !out[pid]; {
+		out[pid] = true
+		st, err := readStat(pid)
+		if err != nil {
+			break
+		}
+		pid = st.ppid
+	}
+	return out
 }
