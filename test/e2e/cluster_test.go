@@ -34,7 +34,7 @@ func gpuPodSpec(accelerator string, n int64) corev1.PodSpec {
 	spec := corev1.PodSpec{
 		Containers: []corev1.Container{{
 			Name:  "inference-server",
-			Image: "vllm/vllm-openai:v0.10.0",
+			Image: "pause:3.10", // not vLLM: the pod runner just keeps it running
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi"), gpu: *resource.NewQuantity(n, resource.DecimalSI)},
 				Limits:   corev1.ResourceList{gpu: *resource.NewQuantity(n, resource.DecimalSI)},
