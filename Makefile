@@ -31,3 +31,13 @@ chart-test:
 	$(GO) test ./charts/...
 
 FORCE:
+
+# kubectl-llama against helm, kubectl and the tutorial's steps, each against its
+# anchor in the same run (bench/cmd/bench; docs/performance.md): prints the
+# table and writes bench/results.json. Starts and stops its own local cluster
+# (loopback only, ~5 min). Never part of `make test`. BENCH_FLAGS=-h lists options.
+BENCH_FLAGS ?=
+.PHONY: bench
+bench: build test-bins cluster-build $(HELM)
+	$(GO) build -o bin/llama-bench ./bench/cmd/bench
+	bin/llama-bench -plugin bin/kubectl-llama -pod-runner bin/podrunner -helm $(HELM) -llama-cluster $(LLAMA_CLUSTER) $(BENCH_FLAGS)
