@@ -59,6 +59,19 @@ func TestGKEModes(t *testing.T) {
 		"cloud.google.com/gke-accelerator": "nvidia-h100-80gb", "cloud.google.com/gke-accelerator-count": "8"})
 }
 
+// nodeSelector merges with the chart's accelerator selectors: other keys are
+// added, the chart's own key with the same value is rendered once, another
+// value is refused (TestFitCheckMessages).
+func TestNodeSelectorMerge(t *testing.T) {
+	r := mustRender(t, v("gke.acceleratorCountSelector", true, "nodeSelector", map[string]any{
+		"cloud.google.com/gke-accelerator": "nvidia-h100-80gb", "cloud.google.com/gke-accelerator-count": "8", "team": "ml"}))
+	eq(t, "nodeSelector", podSpec(t, r)["nodeSelector"], map[string]any{
+		"cloud.google.com/gke-accelerator": "nvidia-h100-80gb", "cloud.google.com/gke-accelerator-count": "8", "team": "ml"})
+	if n := strings.Count(r.manifest, "cloud.google.com/gke-accelerator:"); n != 1 {
+		t.Errorf("accelerator selector rendered %d times, want once", n)
+	}
+}
+
 func TestGPUShapes(t *testing.T) {
 	cases := []struct {
 		vals                      map[string]any
