@@ -38,6 +38,8 @@ FORCE:
 # (loopback only, ~5 min). Never part of `make test`. BENCH_FLAGS=-h lists options.
 BENCH_FLAGS ?=
 .PHONY: bench
-bench: build test-bins cluster-build $(HELM)
+# The plugin is built as hack/dist.mk builds release archives (static, CGO off).
+bench: test-bins cluster-build $(HELM)
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o bin/bench/kubectl-llama ./cmd/kubectl-llama
 	$(GO) build -o bin/llama-bench ./bench/cmd/bench
-	bin/llama-bench -plugin bin/kubectl-llama -pod-runner bin/podrunner -helm $(HELM) -llama-cluster $(LLAMA_CLUSTER) $(BENCH_FLAGS)
+	bin/llama-bench -plugin bin/bench/kubectl-llama -pod-runner bin/podrunner -helm $(HELM) -llama-cluster $(LLAMA_CLUSTER) $(BENCH_FLAGS)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"context"
 	"fmt"
 	"os"
@@ -34,7 +35,8 @@ func (b *bench) benchCLI(ctx context.Context) {
 	}
 	b.rep.add(Row{Group: g, Measure: "binary size", Unit: "MiB",
 		Plugin: summarize([]float64{float64(ps.Size()) / (1 << 20)}), Anchor: "helm",
-		AnchorStats: summarize([]float64{float64(hs.Size()) / (1 << 20)})})
+		AnchorStats: summarize([]float64{float64(hs.Size()) / (1 << 20)}),
+		Note: "kubectl-llama " + linkage(b.cfg.plugin) + ", helm " + linkage(b.cfg.helm)})
 }
 
 // benchRender: 2. `kubectl llama install P --dry-run` vs `helm template` of
@@ -69,6 +71,20 @@ func (b *bench) benchRender(ctx context.Context) {
 		b.rep.add(Row{Group: g, Measure: "install " + preset + " --dry-run", Unit: "ms", Plugin: summarize(pw),
 			Anchor: "helm template", AnchorStats: summarize(hw), Note: note})
 	}
+}
+
+// linkage says whether an ELF binary is static or dynamically linked (a
+// cgo build: larger, and not what the release archives ship).
+func linkage(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "not ELF"
+	}
+	defer f.Close()
+	if f.Section(".interp") != nil {
+		return "dynamically linked (cgo)"
+	}
+	return "static"
 }
 
 func kib2mib(k int64) float64 { return float64(k) / 1024 }

@@ -73,7 +73,7 @@ func run() int {
 	home, _ := os.UserHomeDir()
 	cache := filepath.Join(home, ".cache", "kubectl-llama", "bin")
 	var cfg config
-	flag.StringVar(&cfg.plugin, "plugin", "bin/kubectl-llama", "kubectl-llama binary (release build: make build)")
+	flag.StringVar(&cfg.plugin, "plugin", "bin/bench/kubectl-llama", "kubectl-llama binary (release build, as make bench builds it)")
 	flag.StringVar(&cfg.helm, "helm", filepath.Join(cache, "helm"), "helm binary (release build)")
 	flag.StringVar(&cfg.kubectl, "kubectl", "kubectl", "kubectl binary")
 	flag.StringVar(&cfg.curl, "curl", "curl", "curl binary")
