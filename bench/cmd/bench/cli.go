@@ -1,8 +1,8 @@
 package main
 
 import (
-	"debug/elf"
 	"context"
+	"debug/elf"
 	"fmt"
 	"os"
 	"strings"
@@ -36,7 +36,7 @@ func (b *bench) benchCLI(ctx context.Context) {
 	b.rep.add(Row{Group: g, Measure: "binary size", Unit: "MiB",
 		Plugin: summarize([]float64{float64(ps.Size()) / (1 << 20)}), Anchor: "helm",
 		AnchorStats: summarize([]float64{float64(hs.Size()) / (1 << 20)}),
-		Note: "kubectl-llama " + linkage(b.cfg.plugin) + ", helm " + linkage(b.cfg.helm)})
+		Note:        "kubectl-llama " + linkage(b.cfg.plugin) + ", helm " + linkage(b.cfg.helm)})
 }
 
 // benchRender: 2. `kubectl llama install P --dry-run` vs `helm template` of
