@@ -41,7 +41,7 @@ func TestFitCheckMessages(t *testing.T) {
 		{"autopilot h200 count", v("model.preset", "maverick", "gpu.count", 4),
 			"gpu.count 4 is not offered by h200 (nvidia-h200-141gb) on GKE Autopilot: allowed counts are 8"},
 		{"nodeSelector overriding the accelerator", v("nodeSelector", map[string]any{"cloud.google.com/gke-accelerator": "nvidia-h200-141gb"}),
-			"nodeSelector cloud.google.com/gke-accelerator=nvidia-h200-141gb conflicts with the chart's nvidia-h100-80gb: the chart selects GPU nodes from gpu.type and gpu.count (kubectl llama: --gpu, --gpu-count); remove it from nodeSelector and set those instead"},
+			"nodeSelector cloud.google.com/gke-accelerator=nvidia-h200-141gb conflicts with the chart's nvidia-h100-80gb: the chart selects GPU nodes from gpu.type and gpu.count; remove it from nodeSelector and set those instead"},
 		{"standard count not offered", v("gpu.count", 3, "gke.mode", "standard"),
 			"gpu.count 3 is not offered by h100 (nvidia-h100-80gb): its GKE machine types have 1, 2, 4, 8 GPUs"},
 		{"below minCount", v("gpu.count", 2),
