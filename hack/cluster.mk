@@ -69,14 +69,15 @@ cluster-status:
 # from the cached binaries through test/localcluster, with the fake-kubelet pod
 # runner (bin/podrunner, which runs bin/vllmstub) and the built plugin.
 E2E_TIMEOUT ?= 30m
-E2E_FLAGS   ?=
+# The tests mostly wait on clusters: run them all at once (the default is GOMAXPROCS).
+E2E_FLAGS   ?= -parallel 8
 .PHONY: e2e test-bins
 test: e2e
 test-bins: FORCE
 	$(GO) build -o bin/ ./test/podrunner/cmd/podrunner ./test/vllmstub/cmd/vllmstub
 
-e2e: cluster-build build test-bins
-	LLAMA_CLUSTER_BIN=$(LLAMA_CLUSTER) LLAMA_POD_RUNNER=$(CURDIR)/bin/podrunner KUBECTL_LLAMA_BIN=$(CURDIR)/bin/kubectl-llama \
+e2e: cluster-build build test-bins $(HELM)
+	LLAMA_CLUSTER_BIN=$(LLAMA_CLUSTER) LLAMA_POD_RUNNER=$(CURDIR)/bin/podrunner KUBECTL_LLAMA_BIN=$(CURDIR)/bin/kubectl-llama HELM_BIN=$(HELM) \
 		$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) $(E2E_FLAGS) ./test/e2e/...
 
 .DEFAULT_GOAL := $(_goal_before_cluster)
