@@ -43,3 +43,10 @@ bench: test-bins cluster-build $(HELM)
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o bin/bench/kubectl-llama ./cmd/kubectl-llama
 	$(GO) build -o bin/llama-bench ./bench/cmd/bench
 	bin/llama-bench -plugin bin/bench/kubectl-llama -pod-runner bin/podrunner -helm $(HELM) -llama-cluster $(LLAMA_CLUSTER) $(BENCH_FLAGS)
+
+# The first command to run: a throwaway local control plane with a simulated
+# 8 x H100 node and a vLLM stand-in, kubectl llama install scout -> ready ->
+# chat -> list, torn down on exit (hack/demo.sh). Builds what it needs.
+.PHONY: demo
+demo: cluster-build build test-bins
+	LLAMA_CLUSTER=$(LLAMA_CLUSTER) KUBECTL_LLAMA=$(CURDIR)/bin/kubectl-llama POD_RUNNER=$(CURDIR)/bin/podrunner hack/demo.sh
