@@ -56,6 +56,11 @@ type execProc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	exit Exit
+	// mu guards exited: once the child is reaped its pid (and so its
+	// process-group id) may belong to another process, such as a cluster's
+	// etcd, so signals go out only while exited is false, under mu.
+	mu     sync.Mutex
+	exited bool
 }
 
 // Launch implements Launcher.
@@ -120,7 +125,12 @@ func (ExecLauncher) Launch(spec LaunchSpec) (Proc, error) {
 	}
 	p := &execProc{cmd: cmd, done: make(chan struct{})}
 	go func() {
+		markExited := func() { p.mu.Lock(); p.exited = true; p.mu.Unlock() }
+		if waitExited(cmd.Process.Pid) { // blocks until exit, without reaping
+			markExited()
+		}
 		err := cmd.Wait()
+		markExited()
 		wg.Wait()
 		for _, c := range closers {
 			c.Close()
@@ -145,13 +155,21 @@ func (p *execProc) Done() <-chan struct{} { return p.done }
 func (p *execProc) Exit() Exit            { return p.exit }
 
 func (p *execProc) Stop(grace time.Duration) {
-	pid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	p.signalGroup(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(grace):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		p.signalGroup(syscall.SIGKILL)
 		<-p.done
+	}
+}
+
+// signalGroup signals the child's process group unless the child has exited.
+func (p *execProc) signalGroup(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.exited {
+		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
 	}
 }
 
