@@ -13,11 +13,9 @@ CHART_REPO_URL  ?=
 # the same bytes.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 KREW_MANIFEST   := krew/llama.yaml
-# The namespace ct installs into (pre-created with a dummy HF Secret).
-CT_NAMESPACE    ?= ct-vllm-llama
-KUBECTL         ?= kubectl
+CHART_VERSION   := $(shell sed -n 's/^version: *//p' $(CHART_DIR)/Chart.yaml)
 
-.PHONY: dist dist-bin krew chart-repo ct-lint ct-install test-dist dist-test krew-test
+.PHONY: dist dist-bin krew chart-repo ct-lint ct-install test-dist dist-test krew-test e2e-dist
 
 # Cross-build every platform with the release flags (no cgo, no paths, no
 # VCS stamp), then pack reproducible archives + checksums.txt.
@@ -53,7 +51,7 @@ krew-test: krew $(KREW) $(VALIDATE_KREW)
 	VERSION=$(VERSION) KREW=$(KREW) VALIDATE_KREW_MANIFEST=$(VALIDATE_KREW) \
 	  $(GO) test -tags dist -count=1 ./hack/krew/
 
-# Archive reproducibility (unit) + a double build of linux/amd64.
+# Archive reproducibility + a double build of linux/amd64 (also run by unit).
 dist-test:
 	$(GO) test -count=1 ./hack/dist/
 
@@ -63,6 +61,27 @@ CT_FLAGS := --config ct.yaml --lint-conf $(CT_ETC)/lintconf.yaml --chart-yaml-sc
 ct-lint: $(CT) $(HELM) $(YAMLLINT)
 	PATH=$(TOOLS_BIN):$$PATH $(CT) lint $(CT_FLAGS) --all
 
-test-dist: dist-test krew-test ct-lint
+# End-to-end (build tag e2e, test/distribution): each test starts its own
+# local control plane (test/localcluster, with the fake kubelet).
+#   TestChartRepository  dist/chart-repo on 127.0.0.1: helm repo add/install/test,
+#                        kubectl llama install --repo
+#   TestOCIRegistry      distribution registry on 127.0.0.1: helm push,
+#                        helm install oci://, kubectl llama install --chart oci://
+#   TestChartTestingInstall  ct install --all (make ct-install runs only this)
+DIST_E2E_ENV = LLAMA_CLUSTER_BIN=$(LLAMA_CLUSTER) LLAMA_POD_RUNNER=$(CURDIR)/bin/podrunner \
+	KUBECTL_LLAMA_BIN=$(CURDIR)/bin/kubectl-llama HELM_BIN=$(HELM) REGISTRY_BIN=$(REGISTRY) \
+	CT_BIN=$(CT) KUBECTL_BIN=$(KUBECTL_BIN) CHART_REPO_DIR=$(CURDIR)/$(CHART_REPO_DIR) CHART_VERSION=$(CHART_VERSION)
+DIST_E2E_DEPS = cluster-build build test-bins chart-repo $(HELM) $(REGISTRY) $(CT) $(KUBECTL_BIN)
+
+e2e-dist: $(DIST_E2E_DEPS)
+	$(DIST_E2E_ENV) $(GO) test -tags e2e -count=1 -timeout 30m ./test/distribution/...
+
+ct-install: $(DIST_E2E_DEPS)
+	$(DIST_E2E_ENV) $(GO) test -tags e2e -count=1 -timeout 30m -run 'TestChartTestingInstall' ./test/distribution/...
+
+test-dist: krew-test ct-lint e2e-dist
+
+# make test runs test-dist (after the prerequisites others add).
+test: test-dist
 
 .DEFAULT_GOAL := $(_goal_before_dist)

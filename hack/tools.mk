@@ -11,12 +11,17 @@ HELM_VERSION     ?= v3.21.4
 CT_VERSION       ?= v3.14.0
 KREW_VERSION     ?= v0.4.3
 REGISTRY_VERSION ?= v3.1.2
+# kubectl for ct install (ct shells out to it): built from the hack/kubectl
+# module at the test control plane's Kubernetes version (no skew warnings,
+# no dependence on a kubectl on the machine).
+KUBECTL_VERSION  ?= v1.37.2
 
 HELM     := $(TOOLS_BIN)/helm
 CT       := $(TOOLS_BIN)/ct
 KREW     := $(TOOLS_BIN)/krew
 VALIDATE_KREW := $(TOOLS_BIN)/validate-krew-manifest
 REGISTRY := $(TOOLS_BIN)/registry
+KUBECTL_BIN := $(TOOLS_BIN)/kubectl
 YAMLLINT ?= /usr/bin/yamllint
 # ct's own lint config and Chart.yaml schema, copied from its module.
 CT_ETC   := $(TOOLS_SHARE)/ct-$(CT_VERSION)/etc
@@ -31,11 +36,17 @@ HELM_LDFLAGS := -s -w \
 	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
 	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=36
 
+KUBECTL_LDFLAGS := -s -w \
+	-X k8s.io/component-base/version.gitVersion=$(KUBECTL_VERSION) -X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBECTL_VERSION) -X k8s.io/client-go/pkg/version.gitMajor=1 \
+	-X k8s.io/client-go/pkg/version.gitMinor=37 -X k8s.io/client-go/pkg/version.gitTreeState=clean
+
 TOOL_GO := nice $(GO)
 
 .PHONY: tools tools-dist
 tools: tools-dist
-tools-dist: $(HELM) $(CT) $(KREW) $(VALIDATE_KREW) $(REGISTRY) $(YAMLLINT)
+tools-dist: $(HELM) $(CT) $(KREW) $(VALIDATE_KREW) $(REGISTRY) $(KUBECTL_BIN) $(YAMLLINT)
 
 # $(call tool-link,name,version): point $(TOOLS_BIN)/name at name-version.
 tool-link = ln -sfn $(1)-$(2) $(TOOLS_BIN)/$(1)
@@ -60,7 +71,7 @@ $(CT_ETC)/lintconf.yaml:
 	@mkdir -p $(CT_ETC)
 	dir=$$($(GO) mod download -json github.com/helm/chart-testing/v3@$(CT_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
 	install -m 0644 "$$dir/etc/lintconf.yaml" "$$dir/etc/chart_schema.yaml" $(CT_ETC)/
-$(CT): $(TOOLS_BIN)/ct-$(CT_VERSION) $(CT_ETC)/lintconf.yaml
+$(CT): $(TOOLS_BIN)/ct-$(CT_VERSION) | $(CT_ETC)/lintconf.yaml
 	$(call tool-link,ct,$(CT_VERSION))
 
 $(TOOLS_BIN)/krew-$(KREW_VERSION) $(TOOLS_BIN)/validate-krew-manifest-$(KREW_VERSION) &:
@@ -85,6 +96,13 @@ $(TOOLS_BIN)/registry-$(REGISTRY_VERSION):
 	mv $(TOOLS_BIN)/.registry-$(REGISTRY_VERSION)/registry $@ && rmdir $(TOOLS_BIN)/.registry-$(REGISTRY_VERSION)
 $(REGISTRY): $(TOOLS_BIN)/registry-$(REGISTRY_VERSION)
 	$(call tool-link,registry,$(REGISTRY_VERSION))
+
+$(TOOLS_BIN)/kubectl-$(KUBECTL_VERSION): hack/kubectl/go.mod hack/kubectl/go.sum hack/kubectl/main.go
+	@mkdir -p $(TOOLS_BIN)
+	@echo "building kubectl $(KUBECTL_VERSION) (hack/kubectl module)"
+	cd hack/kubectl && time CGO_ENABLED=0 $(TOOL_GO) build -trimpath -ldflags '$(KUBECTL_LDFLAGS)' -o $@ .
+$(KUBECTL_BIN): $(TOOLS_BIN)/kubectl-$(KUBECTL_VERSION)
+	$(call tool-link,kubectl,$(KUBECTL_VERSION))
 
 # yamllint (for ct lint) comes from Debian.
 $(YAMLLINT):
