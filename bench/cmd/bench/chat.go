@@ -75,50 +75,75 @@ func (b *bench) benchChat(ctx context.Context) {
 		Anchor: "kubectl port-forward + curl", AnchorStats: summarize(m),
 		Note: "each sample is a fresh process: connect, forward, request, answer"})
 
-	// Throughput of the forwarded path, one long-lived forward each.
-	pr, err := b.throughput(ctx, b.cfg.plugin, "port-forward", rel, "-n", ns, "--local-port", "0")
+	// Throughput of the forwarded path: one long-lived forward each, both
+	// open at once, trials alternating which goes first.
+	pf, err := b.openForward(ctx, b.cfg.plugin, "port-forward", rel, "-n", ns, "--local-port", "0")
 	if err != nil {
 		fail("throughput", err)
 		return
 	}
-	kr, err := b.throughput(ctx, b.cfg.kubectl, "port-forward", "-n", ns, "--address", "127.0.0.1", "service/"+rel, ":8000")
+	defer pf.close()
+	kf, err := b.openForward(ctx, b.cfg.kubectl, "port-forward", "-n", ns, "--address", "127.0.0.1", "service/"+rel, ":8000")
 	if err != nil {
 		fail("throughput", err)
 		return
 	}
+	defer kf.close()
+	var pr, kr []float64
+	for i := -1; i < b.cfg.tputTrials; i++ { // trial -1: warm-up
+		order := []*forward{pf, kf}
+		if i%2 == 1 {
+			order = []*forward{kf, pf}
+		}
+		for _, f := range order {
+			n, d, err := load(ctx, f.client, f.url, b.cfg.concurrency, b.cfg.tputRequests, b.cfg.tputDuration)
+			if err != nil {
+				fail("throughput", fmt.Errorf("%s: %w", f.name, err))
+				return
+			}
+			if i < 0 {
+				continue
+			}
+			if f == pf {
+				pr = append(pr, float64(n)/d.Seconds())
+			} else {
+				kr = append(kr, float64(n)/d.Seconds())
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench: port-forward throughput: kubectl-llama %.0f req/s, kubectl %.0f req/s (medians)\n", summarize(pr).Median, summarize(kr).Median)
 	b.rep.add(Row{Group: "5 port-forward throughput", Measure: fmt.Sprintf("kubectl llama port-forward, concurrency %d", b.cfg.concurrency),
 		Unit: "req/s", HigherIsBetter: true, Plugin: summarize(pr), Anchor: "kubectl port-forward", AnchorStats: summarize(kr),
-		Note: fmt.Sprintf("per trial at most %d requests or %s; chat completions of 7 tokens against the stand-in", b.cfg.tputRequests, b.cfg.tputDuration)})
+		Note: fmt.Sprintf("per trial at most %d requests or %s, trials alternating; chat completions of 7 tokens against the stand-in", b.cfg.tputRequests, b.cfg.tputDuration)})
 }
 
-// throughput starts a forward, then measures requests/s at b.cfg.concurrency
-// over b.cfg.tputTrials trials.
-func (b *bench) throughput(ctx context.Context, name string, args ...string) ([]float64, error) {
-	pf, err := b.r.start(ctx, name, args...)
+// forward is a long-lived port-forward process and a keep-alive client for it.
+type forward struct {
+	name   string
+	p      *proc
+	url    string
+	client *http.Client
+}
+
+func (f *forward) close() {
+	f.client.CloseIdleConnections()
+	f.p.stop()
+}
+
+// openForward starts a port-forward and waits for its local port.
+func (b *bench) openForward(ctx context.Context, name string, args ...string) (*forward, error) {
+	p, err := b.r.start(ctx, name, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer pf.stop()
-	port, err := pf.waitPort(30 * time.Second)
+	port, err := p.waitPort(30 * time.Second)
 	if err != nil {
+		p.stop()
 		return nil, err
 	}
-	url := "http://127.0.0.1:" + port + "/v1/chat/completions"
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: b.cfg.concurrency, MaxConnsPerHost: b.cfg.concurrency}}
-	defer client.CloseIdleConnections()
-	if _, _, err := load(ctx, client, url, b.cfg.concurrency, 4*b.cfg.concurrency, b.cfg.tputDuration); err != nil { // warm-up
-		return nil, err
-	}
-	var rps []float64
-	for i := 0; i < b.cfg.tputTrials; i++ {
-		n, d, err := load(ctx, client, url, b.cfg.concurrency, b.cfg.tputRequests, b.cfg.tputDuration)
-		if err != nil {
-			return nil, err
-		}
-		rps = append(rps, float64(n)/d.Seconds())
-	}
-	fmt.Fprintf(os.Stderr, "bench: %s %s: %.0f req/s (median)\n", name, args[0], summarize(rps).Median)
-	return rps, nil
+	return &forward{name: name, p: p, url: "http://127.0.0.1:" + port + "/v1/chat/completions",
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: b.cfg.concurrency, MaxConnsPerHost: b.cfg.concurrency}}}, nil
 }
 
 // load sends up to max chat requests with conc workers for at most d and
