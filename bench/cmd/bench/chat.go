@@ -14,24 +14,25 @@ import (
 )
 
 // pfCurl is one manual round trip: kubectl port-forward to the Service on a
-// free port, curl once, stop the forward (not counted).
-func (b *bench) pfCurl(ctx context.Context, ns, svc string) (time.Duration, int64, error) {
+// free port, curl once, stop the forward (not counted). It returns the
+// peak RSS of kubectl and of curl.
+func (b *bench) pfCurl(ctx context.Context, ns, svc string) (time.Duration, [2]int64, error) {
 	start := time.Now()
 	pf, err := b.r.start(ctx, b.cfg.kubectl, "port-forward", "-n", ns, "--address", "127.0.0.1", "service/"+svc, ":8000")
 	if err != nil {
-		return 0, 0, err
+		return 0, [2]int64{}, err
 	}
 	port, err := pf.waitPort(30 * time.Second)
 	if err != nil {
-		return 0, 0, err
+		return 0, [2]int64{}, err
 	}
 	c := b.curl(ctx, port)
 	d := time.Since(start)
 	pf.stop()
 	if err := c.fail("curl"); err != nil {
-		return 0, 0, err
+		return 0, [2]int64{}, err
 	}
-	return d, pf.rss, mustContain("curl", c.Stdout, `"choices"`)
+	return d, [2]int64{pf.rss, c.MaxRSSKiB}, mustContain("curl", c.Stdout, `"choices"`)
 }
 
 // benchChat: 5. chat round trip (50 each) and port-forward throughput.
@@ -69,7 +70,8 @@ func (b *bench) benchChat(ctx context.Context) {
 		}
 		p, m = append(p, ms(ch.Wall)), append(m, ms(d))
 		b.mem.chat = append(b.mem.chat, kib2mib(ch.MaxRSSKiB))
-		b.mem.portForward = append(b.mem.portForward, kib2mib(rss))
+		b.mem.portForward = append(b.mem.portForward, kib2mib(rss[0]))
+		b.mem.pfCurl = append(b.mem.pfCurl, kib2mib(rss[0]+rss[1]))
 	}
 	b.rep.add(Row{Group: g, Measure: "kubectl llama chat (one process)", Unit: "ms", Plugin: summarize(p),
 		Anchor: "kubectl port-forward + curl", AnchorStats: summarize(m),
