@@ -178,8 +178,11 @@ func TestStatusCommand(t *testing.T) {
 	var s struct {
 		Release string
 		Ready   bool
-		Model   struct{ ID, MaxModelLen string }
-		Pods    []struct {
+		Model   struct {
+			ID          string
+			MaxModelLen int
+		}
+		Pods []struct {
 			Name     string
 			Restarts int
 		}
@@ -188,7 +191,7 @@ func TestStatusCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if s.Release != "scout" || s.Ready || s.Model.ID != servedID || s.Model.MaxModelLen != "262144" || len(s.Pods) != 1 || s.Pods[0].Restarts != 4 ||
+	if s.Release != "scout" || s.Ready || s.Model.ID != servedID || s.Model.MaxModelLen != 262144 || len(s.Pods) != 1 || s.Pods[0].Restarts != 4 ||
 		len(s.Diagnosis) == 0 || s.Diagnosis[0].Cause != "CrashLoopBackOff" {
 		t.Errorf("status: %+v", s)
 	}

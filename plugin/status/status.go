@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,10 +50,10 @@ type Model struct {
 	Preset      string `json:"preset,omitempty"`
 	ID          string `json:"id,omitempty"`
 	GPU         string `json:"gpu,omitempty"`
-	GPUCount    string `json:"gpuCount,omitempty"`
+	GPUCount    int    `json:"gpuCount,omitempty"`
 	Accelerator string `json:"accelerator,omitempty"`
 	Image       string `json:"image,omitempty"`
-	MaxModelLen string `json:"maxModelLen,omitempty"`
+	MaxModelLen int    `json:"maxModelLen,omitempty"`
 }
 
 // Deployment is the Deployment's rollout.
@@ -121,10 +122,10 @@ func Build(ns string, snap *ready.Snapshot, svc *corev1.Service, h *HelmInfo) *S
 		spec := diagnose.ServingSpec(d)
 		a := d.Annotations
 		s.Model.ID = spec.ModelID
-		s.Model.GPUCount = spec.GPUCount
+		s.Model.GPUCount, _ = strconv.Atoi(spec.GPUCount)
 		s.Model.Accelerator = spec.Accelerator
 		s.Model.Image = spec.Image
-		s.Model.MaxModelLen = spec.MaxModelLen
+		s.Model.MaxModelLen, _ = strconv.Atoi(spec.MaxModelLen)
 		if v := a[kube.AnnPreset]; v != "" {
 			s.Model.Preset = v
 		}
@@ -208,12 +209,12 @@ func Print(w io.Writer, s *Status) {
 			model += " (preset " + m.Preset + ")"
 		}
 		fmt.Fprintf(tw, "Model:\t%s\n", model)
-		gpu := fmt.Sprintf("%s x %s", orDash(m.GPUCount), orDash(m.GPU))
+		gpu := fmt.Sprintf("%s x %s", orDashInt(m.GPUCount), orDash(m.GPU))
 		if m.Accelerator != "" {
 			gpu += " (" + m.Accelerator + ")"
 		}
 		fmt.Fprintf(tw, "GPU:\t%s\n", gpu)
-		fmt.Fprintf(tw, "Image:\t%s, --max-model-len %s\n", orDash(m.Image), orDash(m.MaxModelLen))
+		fmt.Fprintf(tw, "Image:\t%s, --max-model-len %s\n", orDash(m.Image), orDashInt(m.MaxModelLen))
 	}
 	if d := s.Deployment; d != nil {
 		fmt.Fprintf(tw, "Deployment:\t%d/%d ready, %d updated, %d available (%s)\n", d.Ready, d.Replicas, d.Updated, d.Available, d.Rollout)
@@ -261,6 +262,13 @@ func Print(w io.Writer, s *Status) {
 	if s.Ready {
 		fmt.Fprintf(w, "Next: kubectl llama chat %s \"San Francisco is a\"  |  kubectl llama port-forward %s\n", s.Release, s.Release)
 	}
+}
+
+func orDashInt(n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.Itoa(n)
 }
 
 func orDash(s string) string {

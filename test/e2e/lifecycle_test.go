@@ -136,12 +136,12 @@ func TestServingLifecycle(t *testing.T) {
 		var st struct {
 			Ready bool
 			State string
-			Model struct{ MaxModelLen string }
+			Model struct{ MaxModelLen int }
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 			t.Fatalf("status -o json: %v", err)
 		}
-		if !st.Ready || st.State != "ready" || st.Model.MaxModelLen != "65536" {
+		if !st.Ready || st.State != "ready" || st.Model.MaxModelLen != 65536 {
 			t.Errorf("status -o json: %+v", st)
 		}
 		r = k.ok("logs", rel, "-n", ns, "--tail", "200")
