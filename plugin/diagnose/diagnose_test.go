@@ -33,6 +33,11 @@ func deployment() *appsv1.Deployment {
 	}
 }
 
+// standardMode adds the GPU toleration the chart renders for GKE Standard.
+func standardMode(d *appsv1.Deployment) {
+	d.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+}
+
 func pod(mut ...func(*corev1.Pod)) corev1.Pod {
 	p := corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "scout-6d4f-abcde", Namespace: "default", UID: "u1", CreationTimestamp: metav1.NewTime(t0),
@@ -136,7 +141,20 @@ func TestDiagnose(t *testing.T) {
 			fix:     []string{"free GPUs"},
 		},
 		{
+			name: "no node with the accelerator on Autopilot",
+			dep: func(d *appsv1.Deployment) {
+				d.Spec.Template.Spec.Tolerations = nil // the chart adds the GPU toleration in Standard mode only
+			},
+			pods:    []corev1.Pod{pod(unsched("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."))},
+			cause:   CauseNoAcceleratorNode,
+			fatal:   true,
+			grace:   GraceScheduling,
+			message: []string{"cloud.google.com/gke-accelerator=nvidia-h100-80gb"},
+			fix:     []string{"GKE Autopilot", "GPU quota for 8 x nvidia-h100-80gb", "--mode standard"},
+		},
+		{
 			name:    "no node with the accelerator",
+			dep:     standardMode,
 			pods:    []corev1.Pod{pod(unsched("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."))},
 			events:  []corev1.Event{event("Pod", podName, "NotTriggerScaleUp", "pod didn't trigger scale-up: 2 node(s) didn't match Pod's node affinity/selector", 3)},
 			cause:   CauseNoAcceleratorNode,

@@ -146,6 +146,10 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 		f.Cause = CauseNoAcceleratorNode
 		f.Message = fmt.Sprintf("no node has the accelerator label cloud.google.com/gke-accelerator=%s: %s", acc, msg)
 		f.Fix = fmt.Sprintf("create a GPU node pool with accelerator %s (count %s per node), or install with a --gpu the cluster has (kubectl get nodes -L cloud.google.com/gke-accelerator)", acc, gpus)
+		if !toleratesGPUTaint(spec.Tolerations) {
+			// Rendered for GKE Autopilot, which creates GPU nodes on demand.
+			f.Fix = fmt.Sprintf("on GKE Autopilot the node is created on demand: check the project's GPU quota for %s x %s in the cluster's region and that its zones offer %s; on a Standard cluster, create a node pool with that accelerator and upgrade with --mode standard", gpus, acc, acc)
+		}
 	case strings.Contains(msg, "unbound immediate PersistentVolumeClaims") || strings.Contains(msg, "persistentvolumeclaim"):
 		f.Cause = CauseUnschedulable
 		f.Message = "the pod waits for a PersistentVolumeClaim: " + msg
