@@ -6,6 +6,7 @@ package ready
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -49,7 +50,9 @@ type Error struct {
 	Release string
 	// TimedOut is true when the timeout ran out; false on a fail-fast cause.
 	TimedOut bool
-	Elapsed  time.Duration
+	// Interrupted is true when the caller cancelled the wait (Ctrl-C).
+	Interrupted bool
+	Elapsed     time.Duration
 	// State is the last progress description.
 	State    string
 	Findings []diagnose.Finding
@@ -58,6 +61,8 @@ type Error struct {
 func (e *Error) Error() string {
 	el := e.Elapsed.Round(time.Second)
 	switch {
+	case e.Interrupted:
+		return fmt.Sprintf("stopped waiting for %s after %s (%s); the release is still installed: kubectl llama wait %s", e.Release, el, e.State, e.Release)
 	case !e.TimedOut && len(e.Findings) > 0:
 		return fmt.Sprintf("%s cannot become ready: %s", e.Release, e.Findings[0].String())
 	case len(e.Findings) > 0:
@@ -278,6 +283,11 @@ func (w *waiter) fail(ctx context.Context, s *Snapshot, timedOut bool) error {
 	}
 	if ctx.Err() != nil && !timedOut {
 		e.TimedOut = true
+	}
+	// The timeout ends the context with DeadlineExceeded; Canceled comes
+	// from the caller (an interrupt).
+	if errors.Is(ctx.Err(), context.Canceled) {
+		e.Interrupted, e.TimedOut = true, false
 	}
 	w.endLine()
 	if len(e.Findings) > 0 && len(e.Findings[0].Logs) > 0 {

@@ -200,6 +200,20 @@ func TestWaitTimeoutWithoutFindingNamesTheState(t *testing.T) {
 	}
 }
 
+func TestWaitInterruptedIsNotATimeout(t *testing.T) {
+	cs := fake.NewClientset(testDeployment())
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	err := Wait(ctx, cs, "ns", "scout", WaitOptions{Timeout: time.Minute, Quiet: true, Out: &syncBuffer{}})
+	var we *Error
+	if !errors.As(err, &we) || !we.Interrupted || we.TimedOut {
+		t.Fatalf("got %#v", err)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "stopped waiting for scout") || !strings.Contains(msg, "kubectl llama wait scout") || strings.Contains(msg, "not ready after") {
+		t.Fatalf("message %q", msg)
+	}
+}
+
 func TestWaitReadsTheModelStageFromTheLog(t *testing.T) {
 	// The fake clientset serves "fake logs" as every container log, so this
 	// checks the plumbing: a running container's log is followed.
