@@ -69,7 +69,7 @@ func BinaryName(p Platform) string {
 
 // WriteTarGz writes entries, in the given order, as a gzip-compressed tar.
 func WriteTarGz(w io.Writer, entries []Entry, mtime time.Time) error {
-	gz, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	gz, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func WriteTarGz(w io.Writer, entries []Entry, mtime time.Time) error {
 func WriteZip(w io.Writer, entries []Entry, mtime time.Time) error {
 	zw := zip.NewWriter(w)
 	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
-		return flate.NewWriter(out, flate.BestCompression)
+		return flate.NewWriter(out, flate.DefaultCompression)
 	})
 	for _, e := range entries {
 		hdr := &zip.FileHeader{
