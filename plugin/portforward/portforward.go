@@ -177,6 +177,17 @@ func servicePort(svc *corev1.Service) int32 {
 	return kube.ServicePort
 }
 
+// targetPort is the container port of pod behind the Service port sp: a
+// numeric targetPort as is, a named one looked up in the pod's containers
+// (kubectl's LookupContainerPortNumberByServicePort).
+func targetPort(svc *corev1.Service, pod *corev1.Pod, sp int32) (int32, error) {
+	target, err := util.LookupContainerPortNumberByServicePort(*svc, *pod, sp)
+	if err != nil {
+		return 0, fmt.Errorf("service %s port %d: %w", svc.Name, sp, err)
+	}
+	return target, nil
+}
+
 func (f *Forward) notify() {
 	select {
 	case f.wake <- struct{}{}:
@@ -282,9 +293,9 @@ func (c *conn) close() {
 // connect starts a client-go PortForwarder to pod on the local port (the
 // port chosen on the first connection is kept across reconnections).
 func (f *Forward) connect(pod *corev1.Pod) (*conn, error) {
-	target, err := util.LookupContainerPortNumberByServicePort(*f.svc, *pod, f.ServicePort)
+	target, err := targetPort(f.svc, pod, f.ServicePort)
 	if err != nil {
-		return nil, fmt.Errorf("service %s port %d: %w", f.Service, f.ServicePort, err)
+		return nil, err
 	}
 	req := f.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(f.ns).Name(pod.Name).SubResource("portforward")
 	dialer, err := createDialer(f.cfg, req.URL())
