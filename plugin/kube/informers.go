@@ -16,7 +16,7 @@ import (
 // the informers and listers of every API group, and once a binary looks
 // methods up by reflection (text/template does, through Helm) the linker keeps
 // them all: 3.4 MB of the plugin for four informers (see
-// docs/performance.md). The per-type constructors used here link only the
+// README.md, Performance). The per-type constructors used here link only the
 // two groups asked for.
 type Informers struct {
 	cs    kubernetes.Interface
