@@ -45,13 +45,7 @@ standard input, or, on a terminal, chats interactively (/exit to leave).`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.tempSet = c.Flags().Changed("temperature")
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
+			return runCommand(o)(c, args)
 		},
 	}
 	c.Flags().IntVar(&o.maxTokens, "max-tokens", 0, "maximum tokens to generate (0: the server's default)")

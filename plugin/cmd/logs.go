@@ -17,28 +17,21 @@ import (
 )
 
 type logsOptions struct {
-	f        *factory
-	release  string
+	releaseOptions
 	follow   bool
 	tail     int64
 	previous bool
 }
 
 func newLogsCmd(f *factory) *cobra.Command {
-	o := &logsOptions{f: f}
+	o := &logsOptions{releaseOptions: releaseOptions{f: f}}
 	c := &cobra.Command{
 		Use:   "logs RELEASE",
 		Short: "Print the vLLM server log of a release (the newest pod, or every pod with a prefix)",
 		Example: `  kubectl llama logs scout -f
   kubectl llama logs scout --tail 50 --previous`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			o.release = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE: runCommand(o),
 	}
 	c.Flags().BoolVarP(&o.follow, "follow", "f", false, "stream the log")
 	c.Flags().Int64Var(&o.tail, "tail", -1, "lines from the end to show (-1: all)")

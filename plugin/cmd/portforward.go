@@ -19,14 +19,13 @@ import (
 )
 
 type portForwardOptions struct {
-	f         *factory
-	release   string
+	releaseOptions
 	localPort int
 	address   string
 }
 
 func newPortForwardCmd(f *factory) *cobra.Command {
-	o := &portForwardOptions{f: f}
+	o := &portForwardOptions{releaseOptions: releaseOptions{f: f}}
 	c := &cobra.Command{
 		Use:   "port-forward RELEASE",
 		Short: "Forward a local port to a release's OpenAI API (like kubectl port-forward service/RELEASE)",
@@ -38,24 +37,11 @@ curl to paste, and keeps forwarding when the pod is replaced. Ctrl-C stops it.`,
   kubectl llama port-forward scout --local-port 0          # a free port
   kubectl llama port-forward scout --address 0.0.0.0 --local-port 8080`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE: runCommand(o),
 	}
 	c.Flags().IntVar(&o.localPort, "local-port", 8080, "local port (0: a free port)")
 	c.Flags().StringVar(&o.address, "address", "127.0.0.1", "local address to listen on")
 	return c
-}
-
-func (o *portForwardOptions) Complete(args []string) error {
-	o.release = args[0]
-	return nil
 }
 
 func (o *portForwardOptions) Validate() error {

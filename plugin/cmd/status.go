@@ -15,37 +15,23 @@ import (
 )
 
 type statusOptions struct {
-	f       *factory
-	release string
-	output  string
+	releaseOptions
+	output string
 }
 
 func newStatusCmd(f *factory) *cobra.Command {
-	o := &statusOptions{f: f}
+	o := &statusOptions{releaseOptions: releaseOptions{f: f}}
 	c := &cobra.Command{
 		Use:   "status RELEASE",
 		Short: "Show a release's model, Deployment and pods, and why it is not ready",
 		Example: `  kubectl llama status scout
   kubectl llama status scout -o json`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE: runCommand(o),
 	}
 	c.Flags().StringVarP(&o.output, "output", "o", "", "output format: json or yaml (default: a human summary)")
 	_ = c.RegisterFlagCompletionFunc("output", fixedCompletion("json", "yaml"))
 	return c
-}
-
-func (o *statusOptions) Complete(args []string) error {
-	o.release = args[0]
-	return nil
 }
 
 func (o *statusOptions) Validate() error {

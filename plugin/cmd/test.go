@@ -20,14 +20,13 @@ const (
 )
 
 type testOptions struct {
-	f           *factory
-	release     string
+	releaseOptions
 	endpointURL string
 	timeout     time.Duration
 }
 
 func newTestCmd(f *factory) *cobra.Command {
-	o := &testOptions{f: f}
+	o := &testOptions{releaseOptions: releaseOptions{f: f}}
 	c := &cobra.Command{
 		Use:   "test RELEASE",
 		Short: "Smoke-test a release: /health, /v1/models and a 7-token chat completion",
@@ -37,13 +36,7 @@ func newTestCmd(f *factory) *cobra.Command {
 PASS or FAIL with its time; the command exits non-zero naming the failing step.`,
 		Example: "  kubectl llama test scout\n  kubectl llama test scout --endpoint http://127.0.0.1:8080",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			o.release = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE:    runCommand(o),
 	}
 	c.Flags().StringVar(&o.endpointURL, "endpoint", "", "model server URL (no port-forward)")
 	c.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "time limit of each step")

@@ -13,8 +13,7 @@ import (
 )
 
 type uninstallOptions struct {
-	f            *factory
-	release      string
+	releaseOptions
 	namespace    string
 	deleteSecret bool
 	wait         bool
@@ -22,7 +21,7 @@ type uninstallOptions struct {
 }
 
 func newUninstallCmd(f *factory) *cobra.Command {
-	o := &uninstallOptions{f: f}
+	o := &uninstallOptions{releaseOptions: releaseOptions{f: f}}
 	c := &cobra.Command{
 		Use:               "uninstall RELEASE",
 		Aliases:           []string{"delete"},
@@ -30,15 +29,7 @@ func newUninstallCmd(f *factory) *cobra.Command {
 		Example:           "  kubectl llama uninstall scout\n  kubectl llama uninstall scout --delete-secret --wait",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: releaseCompletion(f),
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE:              runCommand(o),
 	}
 	c.Flags().BoolVar(&o.deleteSecret, "delete-secret", false, "also delete the Hugging Face token Secret, if kubectl-llama created it and no other release uses it")
 	c.Flags().BoolVar(&o.wait, "wait", false, "wait until the release's objects are gone")
@@ -48,9 +39,8 @@ func newUninstallCmd(f *factory) *cobra.Command {
 
 // Complete reads the release name and namespace.
 func (o *uninstallOptions) Complete(args []string) error {
-	o.release = args[0]
 	o.namespace = o.f.namespace()
-	return nil
+	return o.releaseOptions.Complete(args)
 }
 
 // Validate checks the release name.

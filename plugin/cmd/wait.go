@@ -14,14 +14,13 @@ import (
 )
 
 type waitOptions struct {
-	f       *factory
-	release string
+	releaseOptions
 	timeout time.Duration
 	quiet   bool
 }
 
 func newWaitCmd(f *factory) *cobra.Command {
-	o := &waitOptions{f: f}
+	o := &waitOptions{releaseOptions: releaseOptions{f: f}}
 	c := &cobra.Command{
 		Use:   "wait RELEASE",
 		Short: "Wait until a release's model server is ready, showing progress and the cause when it cannot get there",
@@ -33,24 +32,11 @@ the cause and the fix, when the release cannot become ready by itself (no GPU
 node, bad image, missing Hugging Face Secret, gated model, a vLLM error).`,
 		Example: "  kubectl llama wait scout\n  kubectl llama wait scout --timeout 45m --quiet",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE:    runCommand(o),
 	}
 	c.Flags().DurationVar(&o.timeout, "timeout", 0, "how long to wait (default: the Deployment's startup probe budget plus a scheduling margin)")
 	c.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress lines")
 	return c
-}
-
-func (o *waitOptions) Complete(args []string) error {
-	o.release = args[0]
-	return nil
 }
 
 func (o *waitOptions) Validate() error {
