@@ -16,6 +16,12 @@ REGISTRY_VERSION ?= v3.1.2
 # no dependence on a kubectl on the machine).
 KUBECTL_VERSION  ?= v1.37.2
 
+# Tools built from a module of this repository are keyed on its files too
+# (content, not mtimes: a fresh clone must not rebuild them).
+src-key = $(shell cat $(1) | sha256sum | cut -c1-10)
+REGISTRY_BUILD := registry-$(REGISTRY_VERSION)-$(call src-key,hack/registry/go.mod hack/registry/go.sum hack/registry/main.go)
+KUBECTL_BUILD  := kubectl-$(KUBECTL_VERSION)-$(call src-key,hack/kubectl/go.mod hack/kubectl/go.sum hack/kubectl/main.go)
+
 HELM     := $(TOOLS_BIN)/helm
 CT       := $(TOOLS_BIN)/ct
 KREW     := $(TOOLS_BIN)/krew
@@ -91,21 +97,21 @@ $(VALIDATE_KREW): $(TOOLS_BIN)/validate-krew-manifest-$(KREW_VERSION)
 # from the hack/registry module: upstream's registry with only the filesystem
 # storage driver (a cold build ~2 min instead of ~6 CPU-min). Its version is
 # the one hack/registry/go.mod requires.
-$(TOOLS_BIN)/registry-$(REGISTRY_VERSION): hack/registry/go.mod hack/registry/go.sum hack/registry/main.go
+$(TOOLS_BIN)/$(REGISTRY_BUILD):
 	@mkdir -p $(TOOLS_BIN)
 	@grep -q 'github.com/distribution/distribution/v3 $(REGISTRY_VERSION)$$' hack/registry/go.mod || \
 	  { echo "error: hack/registry/go.mod does not require distribution $(REGISTRY_VERSION)" >&2; exit 1; }
 	@echo "building the distribution registry $(REGISTRY_VERSION) (hack/registry)"
 	cd hack/registry && time CGO_ENABLED=0 $(TOOL_GO) build -trimpath -ldflags '-s -w' -o $@ .
-$(REGISTRY): $(TOOLS_BIN)/registry-$(REGISTRY_VERSION)
-	$(call tool-link,registry,$(REGISTRY_VERSION))
+$(REGISTRY): $(TOOLS_BIN)/$(REGISTRY_BUILD)
+	ln -sfn $(REGISTRY_BUILD) $@
 
-$(TOOLS_BIN)/kubectl-$(KUBECTL_VERSION): hack/kubectl/go.mod hack/kubectl/go.sum hack/kubectl/main.go
+$(TOOLS_BIN)/$(KUBECTL_BUILD):
 	@mkdir -p $(TOOLS_BIN)
 	@echo "building kubectl $(KUBECTL_VERSION) (hack/kubectl module)"
 	cd hack/kubectl && time $(TOOL_GO) build -trimpath -ldflags '$(KUBECTL_LDFLAGS)' -o $@ .
-$(KUBECTL_BIN): $(TOOLS_BIN)/kubectl-$(KUBECTL_VERSION)
-	$(call tool-link,kubectl,$(KUBECTL_VERSION))
+$(KUBECTL_BIN): $(TOOLS_BIN)/$(KUBECTL_BUILD)
+	ln -sfn $(KUBECTL_BUILD) $@
 
 # yamllint (for ct lint) comes from Debian.
 $(YAMLLINT):
