@@ -6,10 +6,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-llama/kubectl-llama/plugin/helmx"
+	"github.com/kubectl-llama/kubectl-llama/plugin/kube"
 	"github.com/kubectl-llama/kubectl-llama/plugin/ready"
 )
 
@@ -55,12 +54,9 @@ func (o *waitOptions) Run(ctx context.Context) error {
 	}
 	timeout := o.timeout
 	if timeout == 0 {
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, o.release, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			return fmt.Errorf("release %s not found in namespace %s (no Deployment %s): see kubectl llama list -A", o.release, ns, o.release)
-		case err != nil:
-			return fmt.Errorf("reading Deployment %s/%s: %w", ns, o.release, err)
+		d, err := kube.Deployment(ctx, cs, ns, o.release)
+		if err != nil {
+			return err
 		}
 		timeout = helmx.DefaultTimeout(d)
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -82,12 +81,9 @@ func NotReady(release string, cause error) error {
 // APIKey reads the release's API key: the Secret and key the Deployment's
 // serving container takes VLLM_API_KEY from ("" when there is none).
 func APIKey(ctx context.Context, cs kubernetes.Interface, ns, release string) (string, error) {
-	d, err := cs.AppsV1().Deployments(ns).Get(ctx, release, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("release %s not found in namespace %s (no Deployment %s): see kubectl llama list -A", release, ns, release)
-	}
+	d, err := kube.Deployment(ctx, cs, ns, release)
 	if err != nil {
-		return "", fmt.Errorf("reading Deployment %s/%s: %w", ns, release, err)
+		return "", err
 	}
 	for _, c := range d.Spec.Template.Spec.Containers {
 		if c.Name != kube.ContainerName && len(d.Spec.Template.Spec.Containers) > 1 {
