@@ -162,6 +162,7 @@ func (e *env) assertServing(ns, release string) {
 // 127.0.0.1 as a static site, adds it with helm, installs and tests the
 // chart from it, then installs it again with kubectl llama --repo.
 func TestChartRepository(t *testing.T) {
+	t.Parallel() // each test has its own cluster; they wait, not compute
 	e := newEnv(t)
 	var tgzGets atomic.Int32
 	fs := http.FileServer(http.Dir(e.in.chartRepo))
@@ -300,6 +301,7 @@ http:
 // TestOCIRegistry pushes the packaged chart to a real OCI registry on
 // 127.0.0.1 and installs it from oci:// with helm and with kubectl llama.
 func TestOCIRegistry(t *testing.T) {
+	t.Parallel() // each test has its own cluster; they wait, not compute
 	e := newEnv(t)
 	addr, logs := startRegistry(t, e.in.registry)
 	tgz := filepath.Join(e.in.chartRepo, "vllm-llama-"+e.in.chartVersion+".tgz")
@@ -337,6 +339,7 @@ func TestOCIRegistry(t *testing.T) {
 // removed by ct itself. ct's namespace is fixed and pre-created with the
 // HF token Secret (a dummy token; the chart never takes it as a value).
 func TestChartTestingInstall(t *testing.T) {
+	t.Parallel() // each test has its own cluster; they wait, not compute
 	in := getInputs(t)
 	if in.ct == "" || in.kubectl == "" {
 		t.Fatal("CT_BIN and KUBECTL_BIN must be set: run through make ct-install")
