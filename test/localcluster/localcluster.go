@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -150,11 +149,26 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		_ = exec.Command(bin, "down", "--state-dir", o.StateDir).Run()
-		return nil, fmt.Errorf("llama-cluster up: %v\n%s", err, stderr.String())
+	up := func() error {
+		stdout.Reset()
+		stderr.Reset()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			// Keep what the components said before down removes the state dir.
+			err = fmt.Errorf("llama-cluster up: %v\n%s%s", err, stderr.String(), logTails(o.StateDir, 20))
+			_ = exec.Command(bin, "down", "--state-dir", o.StateDir).Run()
+			return err
+		}
+		return nil
+	}
+	if err := up(); err != nil {
+		// One retry: a control-plane component that dies during start-up is
+		// reported (with its log) on stderr, and a second failure is an error.
+		fmt.Fprintf(os.Stderr, "localcluster: start failed, retrying once: %v\n", err)
+		if err2 := up(); err2 != nil {
+			return nil, fmt.Errorf("%v\n(first attempt: %v)", err2, err)
+		}
 	}
 	var in info
 	if err := json.Unmarshal(stdout.Bytes(), &in); err != nil {
@@ -258,8 +272,13 @@ func (c *Cluster) LimitedConfig() (*rest.Config, error) {
 // LogTail returns the last n lines of a component's log (kube-apiserver,
 // kube-controller-manager, kube-scheduler, kwok, etcd, pod-runner).
 func (c *Cluster) LogTail(component string, n int) string {
-	data, err := os.ReadFile(filepath.Join(c.StateDir, "logs", component+".log"))
-	if errors.Is(err, os.ErrNotExist) || err != nil {
+	return fileTail(filepath.Join(c.StateDir, "logs", component+".log"), n)
+}
+
+// fileTail returns the last n lines of a file, or "" when it cannot be read.
+func fileTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		return ""
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
@@ -277,4 +296,15 @@ func withEnv(env []string, key, value string) []string {
 		}
 	}
 	return append(out, key+"="+value)
+}
+
+// logTails returns the last n lines of every component log under
+// stateDir/logs, for an error message.
+func logTails(stateDir string, n int) string {
+	files, _ := filepath.Glob(filepath.Join(stateDir, "logs", "*.log"))
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "--- %s (last %d lines)\n%s\n", filepath.Base(f), n, fileTail(f, n))
+	}
+	return b.String()
 }
