@@ -70,7 +70,7 @@ func (o *deployOptions) completeCommon() error {
 	o.vals = vals
 	var rc *registry.Client
 	if registry.IsOCI(o.chart.source.Ref) {
-		if rc, err = helmx.NewRegistryClient(o.f.streams.ErrOut); err != nil {
+		if rc, err = helmx.NewRegistryClient(o.f.streams.ErrOut, o.chart.source.Ref); err != nil {
 			return err
 		}
 	}

@@ -73,6 +73,7 @@ func LoadChart(s ChartSource, settings *cli.EnvSettings, rc *registry.Client) (*
 	inst.SetRegistryClient(rc)
 	inst.ChartPathOptions.RepoURL = s.Repo
 	inst.ChartPathOptions.Version = s.Version
+	inst.ChartPathOptions.PlainHTTP = PlainHTTPFor(s.Ref)
 	if registry.IsOCI(s.Ref) && rc == nil {
 		return nil, fmt.Errorf("missing registry client for %s", s.Ref)
 	}

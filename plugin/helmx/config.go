@@ -9,6 +9,9 @@ package helmx
 import (
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -38,7 +41,7 @@ func NewActionConfig(flags *genericclioptions.ConfigFlags, namespace, driver str
 	if err := cfg.Init(flags, namespace, driver, log); err != nil {
 		return nil, fmt.Errorf("initialising Helm: %w", err)
 	}
-	rc, err := NewRegistryClient(io.Discard)
+	rc, err := NewRegistryClient(io.Discard, "")
 	if err != nil {
 		return nil, err
 	}
@@ -47,13 +50,47 @@ func NewActionConfig(flags *genericclioptions.ConfigFlags, namespace, driver str
 }
 
 // NewRegistryClient returns the OCI registry client Helm needs for oci://
-// charts (credentials from Helm's usual registry config file).
-func NewRegistryClient(out io.Writer) (*registry.Client, error) {
-	rc, err := registry.NewClient(registry.ClientOptEnableCache(true), registry.ClientOptWriter(out))
+// charts (credentials from Helm's usual registry config file). ref is the
+// oci:// reference to pull, or "". Plain HTTP is used only for a loopback
+// registry (a local test registry); any other registry is TLS only: Helm v3's
+// default transport would silently retry a registry over plain HTTP when its
+// TLS handshake is answered in HTTP, so the client gets a transport without
+// that fallback.
+func NewRegistryClient(out io.Writer, ref string) (*registry.Client, error) {
+	opts := []registry.ClientOption{registry.ClientOptEnableCache(true), registry.ClientOptWriter(out)}
+	if PlainHTTPFor(ref) {
+		opts = append(opts, registry.ClientOptPlainHTTP())
+	} else {
+		opts = append(opts, registry.ClientOptHTTPClient(&http.Client{Transport: registry.NewTransport(false)}))
+	}
+	rc, err := registry.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("missing registry client: %w", err)
 	}
 	return rc, nil
+}
+
+// PlainHTTPFor reports whether ref is an oci:// reference to a registry on a
+// loopback address (127.0.0.0/8, ::1 or localhost), the only registries the
+// plugin talks to without TLS.
+func PlainHTTPFor(ref string) bool {
+	if !registry.IsOCI(ref) {
+		return false
+	}
+	hostport := strings.TrimPrefix(ref, "oci://")
+	if i := strings.IndexByte(hostport, '/'); i >= 0 {
+		hostport = hostport[:i]
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // KubeVersion parses ClientOnlyKubeVersion.

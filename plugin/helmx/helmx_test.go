@@ -2,6 +2,7 @@ package helmx
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -126,5 +127,52 @@ func TestLoadChartFromRepo(t *testing.T) {
 	}
 	if _, err := LoadChart(ChartSource{Repo: srv.URL, Version: "99.0.0"}, settings, nil); err == nil || strings.Contains(err.Error(), "\n") {
 		t.Errorf("missing version: %v", err)
+	}
+}
+
+func TestPlainHTTPOnlyForLoopbackRegistries(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"oci://127.0.0.1:5000/charts/vllm-llama": true,
+		"oci://127.1.2.3/charts/vllm-llama":      true,
+		"oci://localhost:5000/charts/vllm-llama": true,
+		"oci://[::1]:5000/charts/vllm-llama":     true,
+		"oci://registry.example.com/charts/x":    false,
+		"oci://10.0.0.1:5000/charts/x":           false,
+		"oci://0.0.0.0:5000/charts/x":            false,
+		"oci://localhost.example.com/charts/x":   false,
+		"https://127.0.0.1/charts":               false, // not OCI
+		"":                                       false,
+	} {
+		if got := PlainHTTPFor(ref); got != want {
+			t.Errorf("PlainHTTPFor(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}
+
+// A registry that is not on loopback is never spoken to in plain HTTP, even
+// when it answers TLS in HTTP (Helm v3's default transport retries over
+// http then). 0.0.0.0 is not a loopback address but connects to this host.
+func TestRemoteRegistryIsTLSOnly(t *testing.T) {
+	var plainRequests int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainRequests++
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	ref := "oci://0.0.0.0:" + port + "/charts/vllm-llama"
+	rc, err := NewRegistryClient(io.Discard, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := cli.New()
+	home := t.TempDir()
+	settings.RepositoryCache, settings.RepositoryConfig, settings.RegistryConfig = filepath.Join(home, "cache"), filepath.Join(home, "repositories.yaml"), filepath.Join(home, "registry.json")
+	_, err = LoadChart(ChartSource{Ref: ref, Version: "0.1.0"}, settings, rc)
+	if err == nil || !strings.Contains(err.Error(), "HTTP response to HTTPS client") {
+		t.Fatalf("want a TLS error, got %v", err)
+	}
+	if plainRequests != 0 {
+		t.Errorf("%d plain-HTTP requests reached the registry", plainRequests)
 	}
 }
