@@ -1,11 +1,9 @@
 package ready
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +14,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-llama/kubectl-llama/plugin/diagnose"
+	"github.com/kubectl-llama/kubectl-llama/test/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the waiter and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var relLabels = map[string]string{"app.kubernetes.io/name": "vllm-llama", "app.kubernetes.io/instance": "scout"}
 
@@ -67,7 +48,7 @@ func TestWaitReturnsWhenAvailable(t *testing.T) {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "inference-server", ContainerID: "containerd://1", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 	})
 	cs := fake.NewClientset(d, p)
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: time.Minute, Out: out, NoLogs: true})
@@ -145,7 +126,7 @@ func TestWaitFailsFast(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := fake.NewClientset(testDeployment(), testPod(tc.pod))
-			out := &syncBuffer{}
+			out := &testutil.SyncBuffer{}
 			err := Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: time.Minute, Out: out, NoLogs: true})
 			var e *Error
 			if !errors.As(err, &e) {
@@ -176,7 +157,7 @@ func TestWaitGivesGraceToHealableCauses(t *testing.T) {
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: `secret "hf-secret" not found`}}}}
 	})
 	cs := fake.NewClientset(testDeployment(), p)
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	err := Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: 1500 * time.Millisecond, Out: out, NoLogs: true})
 	var e *Error
 	if !errors.As(err, &e) || !e.TimedOut {
@@ -194,7 +175,7 @@ func TestWaitGivesGraceToHealableCauses(t *testing.T) {
 
 func TestWaitTimeoutWithoutFindingNamesTheState(t *testing.T) {
 	cs := fake.NewClientset(testDeployment())
-	err := Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: 300 * time.Millisecond, Quiet: true, Out: &syncBuffer{}})
+	err := Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: 300 * time.Millisecond, Quiet: true, Out: &testutil.SyncBuffer{}})
 	if err == nil || !strings.Contains(err.Error(), "waiting for a pod to be created") || !strings.Contains(err.Error(), "kubectl llama status scout") {
 		t.Fatalf("got %v", err)
 	}
@@ -204,7 +185,7 @@ func TestWaitInterruptedIsNotATimeout(t *testing.T) {
 	cs := fake.NewClientset(testDeployment())
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
-	err := Wait(ctx, cs, "ns", "scout", WaitOptions{Timeout: time.Minute, Quiet: true, Out: &syncBuffer{}})
+	err := Wait(ctx, cs, "ns", "scout", WaitOptions{Timeout: time.Minute, Quiet: true, Out: &testutil.SyncBuffer{}})
 	var we *Error
 	if !errors.As(err, &we) || !we.Interrupted || we.TimedOut {
 		t.Fatalf("got %#v", err)
@@ -223,7 +204,7 @@ func TestWaitReadsTheModelStageFromTheLog(t *testing.T) {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "inference-server", ContainerID: "containerd://1", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 	})
 	cs := fake.NewClientset(testDeployment(), p)
-	err := Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: 500 * time.Millisecond, Out: &syncBuffer{}})
+	err := Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: 500 * time.Millisecond, Out: &testutil.SyncBuffer{}})
 	var e *Error
 	if !errors.As(err, &e) || !e.TimedOut {
 		t.Fatalf("want timeout, got %v", err)
@@ -299,7 +280,7 @@ func BenchmarkWaitReturnsAfterAvailable(b *testing.B) {
 		b.StopTimer()
 		d := testDeployment()
 		cs := fake.NewClientset(d)
-		out := &syncBuffer{}
+		out := &testutil.SyncBuffer{}
 		done := make(chan error, 1)
 		go func() {
 			done <- Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: time.Minute, Out: out, NoLogs: true})

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-llama/kubectl-llama/test/localcluster"
+	"github.com/kubectl-llama/kubectl-llama/test/testutil"
 )
 
 // Inputs, set by `make e2e-dist` (hack/dist.mk). A missing one fails the test.
@@ -215,32 +215,14 @@ func TestChartRepository(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the registry's writes and our reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // blobGets counts the registry's access-log lines for chart blob downloads.
-func blobGets(logs *syncBuffer) int {
+func blobGets(logs *testutil.SyncBuffer) int {
 	return strings.Count(logs.String(), `"GET /v2/charts/vllm-llama/blobs/sha256:`)
 }
 
 // startRegistry runs the CNCF distribution registry on a free 127.0.0.1
 // port with temporary storage and no TLS; stopped at the end of the test.
-func startRegistry(t *testing.T, bin string) (string, *syncBuffer) {
+func startRegistry(t *testing.T, bin string) (string, *testutil.SyncBuffer) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -264,7 +246,7 @@ http:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cmd := exec.Command(bin, "serve", cfg)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -9,9 +9,10 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kubectl-llama/kubectl-llama/test/testutil"
 )
 
 // result is one finished command.
@@ -74,26 +75,9 @@ type proc struct {
 	done    chan struct{}
 	exited  time.Time
 	err     error
-	out     syncBuffer
-	errb    syncBuffer
+	out     testutil.SyncBuffer
+	errb    testutil.SyncBuffer
 	rss     int64
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start starts name args in the background; the returned proc records its
