@@ -97,11 +97,16 @@ type Input struct {
 
 // Default grace periods before a waiter gives up on a fatal cause.
 const (
-	GraceNone        = 0
-	GraceSecret      = 20 * time.Second // the Secret may be being created
-	GraceScheduling  = 20 * time.Second // the autoscaler may answer with TriggeredScaleUp, a pod may be terminating
-	GraceImagePull   = 90 * time.Second // a transient registry error retries
-	GraceFailedReuse = 30 * time.Second
+	GraceNone       = 0
+	GraceSecret     = 20 * time.Second // the Secret may be being created
+	GraceScheduling = 20 * time.Second // the autoscaler may answer with TriggeredScaleUp, a pod may be terminating
+	// On GKE Autopilot a GPU pod is unschedulable until node auto-provisioning
+	// creates its node; that can take minutes, and the autoscaler may first
+	// say NotTriggerScaleUp (no existing node group fits) or FailedScaleUp (a
+	// zone is out of that GPU) before it finds one.
+	GraceAutoprovision = 3 * time.Minute
+	GraceImagePull     = 90 * time.Second // a transient registry error retries
+	GraceFailedReuse   = 30 * time.Second
 )
 
 // Diagnose returns the findings for a release, the most telling first: fatal

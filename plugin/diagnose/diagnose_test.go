@@ -111,6 +111,7 @@ func TestDiagnose(t *testing.T) {
 	}{
 		{
 			name:    "insufficient GPU",
+			dep:     standardMode,
 			pods:    []corev1.Pod{pod(unsched("0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."))},
 			cause:   CauseInsufficientGPU,
 			fatal:   true,
@@ -120,6 +121,7 @@ func TestDiagnose(t *testing.T) {
 		},
 		{
 			name:    "insufficient GPU while the autoscaler adds a node heals",
+			dep:     standardMode,
 			pods:    []corev1.Pod{pod(unsched("0/1 nodes are available: 1 Insufficient nvidia.com/gpu."))},
 			events:  []corev1.Event{event("Pod", podName, "TriggeredScaleUp", "pod triggered scale-up: [{gpu-pool 0->1 (max: 2)}]", 1)},
 			cause:   CauseInsufficientGPU,
@@ -130,6 +132,7 @@ func TestDiagnose(t *testing.T) {
 		},
 		{
 			name: "insufficient GPU while the old pod terminates heals",
+			dep:  standardMode,
 			pods: []corev1.Pod{pod(unsched("0/1 nodes are available: 1 Insufficient nvidia.com/gpu.")), pod(func(p *corev1.Pod) {
 				p.Name = "scout-old-xyz"
 				p.DeletionTimestamp = ptr.To(metav1.NewTime(t0))
@@ -148,9 +151,19 @@ func TestDiagnose(t *testing.T) {
 			pods:    []corev1.Pod{pod(unsched("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."))},
 			cause:   CauseNoAcceleratorNode,
 			fatal:   true,
-			grace:   GraceScheduling,
+			grace:   GraceAutoprovision, // node auto-provisioning takes minutes
 			message: []string{"cloud.google.com/gke-accelerator=nvidia-h100-80gb"},
 			fix:     []string{"GKE Autopilot", "GPU quota for 8 x nvidia-h100-80gb", "--mode standard"},
+		},
+		{
+			name:    "Autopilot: NotTriggerScaleUp before node auto-provisioning answers keeps the grace",
+			pods:    []corev1.Pod{pod(unsched("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."))},
+			events:  []corev1.Event{event("Pod", podName, "NotTriggerScaleUp", "pod didn't trigger scale-up: 2 node(s) didn't match Pod's node affinity/selector", 3)},
+			cause:   CauseNoAcceleratorNode,
+			fatal:   true,
+			grace:   GraceAutoprovision,
+			message: []string{"cannot add one"},
+			fix:     []string{"GPU quota for 8 x nvidia-h100-80gb"},
 		},
 		{
 			name:    "no node with the accelerator",
@@ -183,6 +196,7 @@ func TestDiagnose(t *testing.T) {
 		},
 		{
 			name:    "not enough cpu or memory on the GPU node",
+			dep:     standardMode,
 			pods:    []corev1.Pod{pod(unsched("0/1 nodes are available: 1 Insufficient memory, 1 Insufficient cpu."))},
 			cause:   CauseUnschedulable,
 			fatal:   true,

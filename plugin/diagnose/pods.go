@@ -121,6 +121,12 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 	}
 	acc := orUnknown(spec.Accelerator)
 	gpus := orUnknown(spec.GPUCount)
+	// Rendered for GKE Autopilot (the chart adds the GPU toleration in
+	// Standard mode only): nodes are created on demand, give them time.
+	autopilot := !toleratesGPUTaint(spec.Tolerations)
+	if autopilot {
+		f.Grace = GraceAutoprovision
+	}
 	switch {
 	case strings.Contains(msg, "Insufficient nvidia.com/gpu"):
 		f.Cause = CauseInsufficientGPU
@@ -134,8 +140,9 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 		} else {
 			f.Message = "a node carries a taint the pod does not tolerate: " + msg
 		}
+		f.Grace = GraceScheduling // a taint is configuration: no node will come without it
 		switch {
-		case strings.Contains(taint, "nvidia.com/gpu") || (taint == "" && !toleratesGPUTaint(spec.Tolerations)):
+		case strings.Contains(taint, "nvidia.com/gpu") || (taint == "" && autopilot):
 			f.Fix = fmt.Sprintf("on GKE Standard the GPU nodes are tainted nvidia.com/gpu=present:NoSchedule and the release was made for Autopilot: kubectl llama upgrade %s --mode standard (helm: --set gke.mode=standard) adds the toleration", orUnknown(spec.Release))
 		case taint == "":
 			f.Fix = "see the GPU nodes' taints (kubectl describe nodes -l cloud.google.com/gke-accelerator) and add a toleration for them to the release (tolerations value, -f values.yaml)"
@@ -146,7 +153,7 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 		f.Cause = CauseNoAcceleratorNode
 		f.Message = fmt.Sprintf("no node has the accelerator label cloud.google.com/gke-accelerator=%s: %s", acc, msg)
 		f.Fix = fmt.Sprintf("create a GPU node pool with accelerator %s (count %s per node), or install with a --gpu the cluster has (kubectl get nodes -L cloud.google.com/gke-accelerator)", acc, gpus)
-		if !toleratesGPUTaint(spec.Tolerations) {
+		if autopilot {
 			// Rendered for GKE Autopilot, which creates GPU nodes on demand.
 			f.Fix = fmt.Sprintf("on GKE Autopilot the node is created on demand: check the project's GPU quota for %s x %s in the cluster's region and that its zones offer %s; on a Standard cluster, create a node pool with that accelerator and upgrade with --mode standard", gpus, acc, acc)
 		}
@@ -183,9 +190,11 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 		f.Fatal = false
 		f.Message += " (the cluster autoscaler is adding a node: " + trimMsg(scaleUp.Message) + ")"
 	case noScaleUp != nil:
-		// The autoscaler has answered: no node will come, nothing to wait for.
-		f.Grace = GraceNone
 		f.Message += " (the cluster autoscaler cannot add one: " + trimMsg(noScaleUp.Message) + ")"
+		if !autopilot {
+			// The autoscaler has answered: no node will come, nothing to wait for.
+			f.Grace = GraceNone
+		}
 	}
 	return f, true
 }
