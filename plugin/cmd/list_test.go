@@ -186,6 +186,25 @@ func TestUpgrade(t *testing.T) {
 	if !strings.Contains(rel.Manifest, "Llama-4-Maverick-17B-128E-Instruct-FP8") {
 		t.Error("model change not applied")
 	}
+	// A custom model id does not survive a change of preset: the new preset
+	// brings its own model.
+	if _, errOut, err := e.run("install", "scout", "ft", "--model-id", "myorg/Scout-ft", "--mode", "standard", "--wait=false"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if _, errOut, err := e.run("upgrade", "ft", "--model", "maverick-instruct-fp8", "--wait=false"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	rel, _ = e.store("default").Last("ft")
+	if strings.Contains(rel.Manifest, "myorg/Scout-ft") || !strings.Contains(rel.Manifest, "--model=meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8") {
+		t.Errorf("upgrade --model kept the release's custom model id:\n%s", rel.Manifest)
+	}
+	// ... while --model-id with it still names the model.
+	if _, errOut, err := e.run("upgrade", "ft", "--model", "scout", "--model-id", "myorg/Scout-ft2", "--wait=false"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if rel, _ = e.store("default").Last("ft"); !strings.Contains(rel.Manifest, "--model=myorg/Scout-ft2") {
+		t.Error("upgrade --model --model-id lost the model id")
+	}
 	// --reset-values drops h200: back to the preset default (h100 for fp8).
 	if _, errOut, err := e.run("upgrade", "scout", "--reset-values", "--model", "maverick-instruct-fp8", "--mode", "standard", "--wait=false"); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubectl-llama/kubectl-llama/plugin/catalog"
+	"github.com/kubectl-llama/kubectl-llama/plugin/helmx"
 )
 
 const upgradeExample = `  # Longer context for the scout release
@@ -65,7 +66,16 @@ chart's fit check runs again before anything changes.`,
 func (o *upgradeOptions) Complete(args []string) error {
 	o.release = args[0]
 	o.values.flags.Preset = o.preset
-	return o.completeCommon()
+	if err := o.completeCommon(); err != nil {
+		return err
+	}
+	if _, set := helmx.Lookup(o.vals, helmx.ValModelID); o.preset != "" && !set {
+		// A new preset brings its own model: a model id kept from the
+		// release (a custom model or a fine-tune) would be served sized as
+		// the new preset.
+		helmx.SetPath(o.vals, helmx.ValModelID, "")
+	}
+	return nil
 }
 
 // Validate checks flag combinations.
