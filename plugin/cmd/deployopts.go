@@ -101,6 +101,9 @@ func (o *deployOptions) validateCommon() error {
 	if o.timeout < 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
+	if o.atomic && !o.wait && !o.dryRun {
+		return fmt.Errorf("--atomic undoes a release that does not become ready, so it needs the wait: drop --wait=false")
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/cli"
+	"helm.sh/helm/v3/pkg/kube"
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -49,6 +50,9 @@ type testEnv struct {
 	waitErr error
 	waits   []string
 	now     time.Time
+	// kubeClient is Helm's client for the release's objects (default: one
+	// that accepts everything).
+	kubeClient kube.Interface
 }
 
 func newTestEnv(t *testing.T, objs ...runtime.Object) *testEnv {
@@ -107,9 +111,13 @@ func (e *testEnv) actionConfig(ns string) *action.Configuration {
 	caps := chartutil.DefaultCapabilities.Copy()
 	kv, _ := chartutil.ParseKubeVersion("v1.37.0")
 	caps.KubeVersion = *kv
+	var kc kube.Interface = &kubefake.PrintingKubeClient{Out: io.Discard}
+	if e.kubeClient != nil {
+		kc = e.kubeClient
+	}
 	return &action.Configuration{
 		Releases:     e.store(ns),
-		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
+		KubeClient:   kc,
 		Capabilities: caps,
 		Log:          func(string, ...interface{}) {},
 	}

@@ -7,20 +7,29 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/kube"
+	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/release"
 	helmtime "helm.sh/helm/v3/pkg/time"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/kubernetes/scheme"
+	fakerest "k8s.io/client-go/rest/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-llama/kubectl-llama/plugin/hftoken"
@@ -110,6 +119,7 @@ func TestInstallErrors(t *testing.T) {
 		{name: "bad-release-name", args: []string{"install", "scout", "My_Release", "--dry-run"}},
 		{name: "no-model", args: []string{"install"}},
 		{name: "token-file-missing", args: []string{"install", "scout", "--hf-token-file", "/nonexistent/token"}},
+		{name: "atomic-without-wait", args: []string{"install", "scout", "--atomic", "--wait=false", "--mode", "autopilot"}, token: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -121,13 +131,17 @@ func TestInstallErrors(t *testing.T) {
 				c.before(e)
 			}
 			e.cs.ClearActions()
+			before, _ := e.store("default").ListReleases()
 			out, errOut, err := e.run(c.args...)
 			golden(t, "install-error-"+c.name, transcript(c.args, out, errOut, err))
 			if err == nil {
 				t.Fatal("want an error")
 			}
-			if lines := strings.Count(strings.TrimSpace(errOut), "\n") + 1; lines != 1 && !strings.HasPrefix(errOut, "mode:") {
+			if lines := strings.Count(strings.TrimSpace(errOut), "\n") + 1; lines != 1 {
 				t.Errorf("want one line on stderr, got %d:\n%s", lines, errOut)
+			}
+			if after, _ := e.store("default").ListReleases(); len(after) != len(before) {
+				t.Errorf("an error path wrote a release record: %d before, %d after", len(before), len(after))
 			}
 			assertNoToken(t, "output", out+errOut)
 			for _, a := range e.cs.Actions() {
@@ -316,6 +330,85 @@ func TestInstallAtomicUninstallsAfterFailedWait(t *testing.T) {
 	}
 	if rel, _ := e.store("default").Last("scout"); rel != nil && rel.Info.Status != release.StatusUninstalled {
 		t.Errorf("release still %s", rel.Info.Status)
+	}
+}
+
+// A Helm action that fails (an object the apiserver refuses) leaves a
+// failed release record; --atomic removes it, so the same install can be
+// retried, and without --atomic it stays for the user to inspect.
+func TestInstallAtomicUninstallsAfterFailedInstall(t *testing.T) {
+	for _, atomic := range []bool{true, false} {
+		t.Run(fmt.Sprintf("atomic=%v", atomic), func(t *testing.T) {
+			e := newTestEnv(t)
+			e.env["HF_TOKEN"] = fakeToken
+			e.kubeClient = &kubefake.FailingKubeClient{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard},
+				DummyResources: newObjectInfos("scout"), CreateError: errors.New("admission webhook denied the request")}
+			args := []string{"install", "scout", "--mode", "autopilot"}
+			if atomic {
+				args = append(args, "--atomic")
+			}
+			_, errOut, err := e.run(args...)
+			if err == nil || !strings.Contains(errOut, "install of scout failed") || !strings.Contains(errOut, "admission webhook denied the request") {
+				t.Fatalf("err %v stderr: %s", err, errOut)
+			}
+			if len(e.waits) != 0 {
+				t.Error("waited after a failed install")
+			}
+			rel, _ := e.store("default").Last("scout")
+			if atomic {
+				if !strings.Contains(errOut, "--atomic: uninstalling scout") || !strings.Contains(errOut, "(release uninstalled)") {
+					t.Errorf("stderr: %s", errOut)
+				}
+				if rel != nil && rel.Info.Status != release.StatusUninstalled {
+					t.Errorf("--atomic left the release %s", rel.Info.Status)
+				}
+				return
+			}
+			if rel == nil || rel.Info.Status != release.StatusFailed {
+				t.Errorf("without --atomic the failed release record should stay, got %v", rel)
+			}
+		})
+	}
+}
+
+// newObjectInfos is what Helm's client builds from a manifest: one object
+// per name, whose REST client finds nothing in the cluster (no conflict).
+func newObjectInfos(names ...string) kube.ResourceList {
+	var infos kube.ResourceList
+	for _, n := range names {
+		infos = append(infos, &resource.Info{
+			Name: n, Namespace: "default",
+			Object: &unstructured.Unstructured{Object: map[string]interface{}{
+				"apiVersion": "v1", "kind": "Service", "metadata": map[string]interface{}{"name": n, "namespace": "default"}}},
+			Mapping: &meta.RESTMapping{
+				Resource:         schema.GroupVersionResource{Version: "v1", Resource: "services"},
+				GroupVersionKind: schema.GroupVersionKind{Version: "v1", Kind: "Service"},
+				Scope:            meta.RESTScopeNamespace,
+			},
+			Client: &fakerest.RESTClient{
+				NegotiatedSerializer: scheme.Codecs.WithoutConversion(),
+				Resp:                 &http.Response{StatusCode: http.StatusNotFound, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))},
+			},
+		})
+	}
+	return infos
+}
+
+// upgrade --atomic after a failed wait rolls back to the revision before.
+func TestUpgradeAtomicRollsBackAfterFailedWait(t *testing.T) {
+	e := newTestEnv(t)
+	e.env["HF_TOKEN"] = fakeToken
+	if _, errOut, err := e.run("install", "scout", "--mode", "standard", "--wait=false"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	e.waitErr = errors.New("scout cannot become ready: vLLM exited: CUDA out of memory")
+	_, errOut, err := e.run("upgrade", "scout", "--max-model-len", "999999", "--atomic")
+	if err == nil || !strings.Contains(errOut, "--atomic: rolling scout back to revision 1") || !strings.Contains(errOut, "CUDA out of memory (rolled back to revision 1)") {
+		t.Fatalf("err %v stderr: %s", err, errOut)
+	}
+	rel, _ := e.store("default").Last("scout")
+	if rel.Version != 3 || rel.Info.Status != release.StatusDeployed || strings.Contains(rel.Manifest, "--max-model-len=999999") {
+		t.Errorf("after the rollback: revision %d %s, manifest with the failed value: %v", rel.Version, rel.Info.Status, strings.Contains(rel.Manifest, "999999"))
 	}
 }
 

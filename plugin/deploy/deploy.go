@@ -71,6 +71,13 @@ type Request struct {
 	HelmTimeout time.Duration
 }
 
+func (r Request) helmTimeout() time.Duration {
+	if r.HelmTimeout == 0 {
+		return 5 * time.Minute
+	}
+	return r.HelmTimeout
+}
+
 // Result is what happened.
 type Result struct {
 	Release  *release.Release
@@ -229,10 +236,7 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 		env.note("Secret %s %s with the Hugging Face token from %s", secret, verb, req.Token.Source())
 	}
 
-	helmTimeout := req.HelmTimeout
-	if helmTimeout == 0 {
-		helmTimeout = 5 * time.Minute
-	}
+	helmTimeout := req.helmTimeout()
 	var rel *release.Release
 	if upgrade {
 		u := action.NewUpgrade(env.Action)
@@ -244,7 +248,7 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 		u.Timeout = helmTimeout
 		rel, err = u.RunWithContext(ctx, name, req.Chart, req.Values)
 		if err != nil {
-			return nil, fmt.Errorf("upgrade of %s failed: %s", name, req.Token.Redact(oneLine(helmx.CleanError(err))))
+			return nil, atomicUndo(env, req, upgrade, last, fmt.Errorf("upgrade of %s failed: %s", name, req.Token.Redact(oneLine(helmx.CleanError(err)))))
 		}
 		fmt.Fprintf(env.Out, "release %s upgraded in namespace %s (revision %d)\n", name, ns, rel.Version)
 	} else {
@@ -255,7 +259,7 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 		in.Timeout = helmTimeout
 		rel, err = in.RunWithContext(ctx, req.Chart, req.Values)
 		if err != nil {
-			return nil, fmt.Errorf("install of %s failed: %s", name, req.Token.Redact(oneLine(helmx.CleanError(err))))
+			return nil, atomicUndo(env, req, upgrade, last, fmt.Errorf("install of %s failed: %s", name, req.Token.Redact(oneLine(helmx.CleanError(err)))))
 		}
 		fmt.Fprintf(env.Out, "release %s installed in namespace %s (revision %d)\n", name, ns, rel.Version)
 	}
@@ -273,14 +277,22 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 			fmt.Fprintf(env.Out, "waiting up to %s for %s to become ready\n", timeout, name)
 		}
 	}
-	werr := env.Wait(ctx, cs, ns, name, timeout, env.Out, req.Quiet)
-	if werr == nil {
-		return res, nil
+	if werr := env.Wait(ctx, cs, ns, name, timeout, env.Out, req.Quiet); werr != nil {
+		// The diagnosis is out (the waiter printed it); --atomic undoes.
+		return res, atomicUndo(env, req, upgrade, last, werr)
 	}
+	return res, nil
+}
+
+// atomicUndo, with --atomic, undoes a failed install (uninstall, also of a
+// release record Helm left as failed) or upgrade (rollback to the revision
+// before it) and returns cause with what was done; without, cause as is.
+func atomicUndo(env Env, req Request, upgrade bool, last *release.Release, cause error) error {
 	if !req.Atomic {
-		return res, werr
+		return cause
 	}
-	// The diagnosis is out (the waiter printed it); now undo.
+	helmTimeout := req.helmTimeout()
+	name := req.Release
 	if upgrade {
 		env.note("--atomic: rolling %s back to revision %d", name, last.Version)
 		rb := action.NewRollback(env.Action)
@@ -288,17 +300,20 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 		rb.Timeout = helmTimeout
 		rb.MaxHistory = 10
 		if err := rb.Run(name); err != nil {
-			return res, fmt.Errorf("%v; --atomic rollback also failed: %s", werr, oneLine(err))
+			return fmt.Errorf("%v; --atomic rollback also failed: %s", cause, oneLine(err))
 		}
-		return res, fmt.Errorf("%v (rolled back to revision %d)", werr, last.Version)
+		return fmt.Errorf("%v (rolled back to revision %d)", cause, last.Version)
+	}
+	if rel, err := helmx.LastRelease(env.Action, name); err != nil || rel == nil {
+		return cause // Helm stopped before it recorded the release: nothing to undo
 	}
 	env.note("--atomic: uninstalling %s", name)
 	un := action.NewUninstall(env.Action)
 	un.Timeout = helmTimeout
 	if _, err := un.Run(name); err != nil {
-		return res, fmt.Errorf("%v; --atomic uninstall also failed: %s", werr, oneLine(err))
+		return fmt.Errorf("%v; --atomic uninstall also failed: %s", cause, oneLine(err))
 	}
-	return res, fmt.Errorf("%v (release uninstalled)", werr)
+	return fmt.Errorf("%v (release uninstalled)", cause)
 }
 
 // upgradeValues returns the values and chart an upgrade will render with,
