@@ -104,7 +104,7 @@ func TestSchemaMessages(t *testing.T) {
 		{"image.pullPolicy enum", v("image.pullPolicy", "Sometimes"), "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"},
 		{"service.type enum", v("service.type", "ExternalName"), "at '/service/type': value must be one of 'ClusterIP', 'NodePort', 'LoadBalancer'"},
 		{"interval format", v("monitoring.podMonitoring.interval", "often"), "at '/monitoring/podMonitoring/interval': 'often' does not match pattern"},
-		{"name too long", v("fullnameOverride", strings.Repeat("a", 64)), "at '/fullnameOverride': maxLength: got 64, want 63"},
+		{"no fullnameOverride (objects are named after the release)", v("fullnameOverride", "x"), "additional properties 'fullnameOverride' not allowed"},
 		{"probe period", v("probes.startup.periodSeconds", 0), "at '/probes/startup/periodSeconds': minimum: got 0, want 1"},
 	}
 	for _, c := range cases {

@@ -316,17 +316,17 @@ func TestHFToken(t *testing.T) {
 }
 
 func TestNamesLabelsAndTestPod(t *testing.T) {
-	r := mustRender(t, v("fullnameOverride", "my-llama", "serviceAccount.create", true,
+	r := mustRender(t, v("serviceAccount.create", true,
 		"serviceAccount.annotations", map[string]any{"iam.gke.io/gcp-service-account": "gsa@p.iam.gserviceaccount.com"},
 		"test.image.repository", "example/curl", "test.image.tag", "1.0"))
-	for _, k := range []string{"Deployment/my-llama", "Service/my-llama", "ServiceAccount/my-llama"} {
+	for _, k := range []string{"Deployment/" + release, "Service/" + release, "ServiceAccount/" + release} {
 		if _, ok := r.objects[k]; !ok {
 			t.Errorf("no %s in %v", k, keys(r.objects))
 		}
 	}
-	eq(t, "serviceAccountName", get(r.objects["Deployment/my-llama"], "spec", "template", "spec", "serviceAccountName"), "my-llama")
-	svcSel := get(r.objects["Service/my-llama"], "spec", "selector").(map[string]any)
-	pod := r.hooks["Pod/my-llama-test"]
+	eq(t, "serviceAccountName", get(r.objects["Deployment/"+release], "spec", "template", "spec", "serviceAccountName"), release)
+	svcSel := get(r.objects["Service/"+release], "spec", "selector").(map[string]any)
+	pod := r.hooks["Pod/"+release+"-test"]
 	if pod == nil {
 		t.Fatalf("no test hook pod in %v", keys(r.hooks))
 	}
@@ -351,7 +351,7 @@ func TestNamesLabelsAndTestPod(t *testing.T) {
 			t.Errorf("test script lacks %q", want)
 		}
 	}
-	eq(t, "BASE_URL", get(pod, "spec", "containers", 0, "env", 0, "value"), "http://my-llama:8000")
+	eq(t, "BASE_URL", get(pod, "spec", "containers", 0, "env", 0, "value"), "http://"+release+":8000")
 
 	if r := mustRender(t, v("test.enabled", false)); len(r.hooks) != 0 {
 		t.Errorf("test.enabled=false still renders %v", keys(r.hooks))

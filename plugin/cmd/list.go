@@ -134,7 +134,7 @@ func dash(s string) string {
 func readDeployment(ctx context.Context, cs kubernetes.Interface, in *helmx.Info) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d, err := cs.AppsV1().Deployments(in.Namespace).Get(ctx, in.DeploymentName, metav1.GetOptions{})
+	d, err := cs.AppsV1().Deployments(in.Namespace).Get(ctx, in.Name, metav1.GetOptions{})
 	if err != nil {
 		return
 	}

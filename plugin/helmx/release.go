@@ -89,14 +89,11 @@ type Info struct {
 	Desired int32 `json:"replicas"`
 	// ReadyKnown is false when the Deployment could not be read.
 	ReadyKnown bool `json:"-"`
-	// DeploymentName is the rendered Deployment's name (the release name
-	// unless fullnameOverride is set).
-	DeploymentName string `json:"-"`
 }
 
 // ReleaseInfo extracts Info from a release record.
 func ReleaseInfo(rel *release.Release) Info {
-	in := Info{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, DeploymentName: rel.Name}
+	in := Info{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version}
 	if rel.Info != nil {
 		in.Status = rel.Info.Status.String()
 		if !rel.Info.LastDeployed.IsZero() {
@@ -108,7 +105,6 @@ func ReleaseInfo(rel *release.Release) Info {
 		in.AppVersion = rel.Chart.Metadata.AppVersion
 	}
 	if d, err := Deployment(rel.Manifest, rel.Name); err == nil && d != nil {
-		in.DeploymentName = d.Name
 		a := d.Annotations
 		in.Preset = a[kube.AnnPreset]
 		in.ModelID = a[kube.AnnModelID]

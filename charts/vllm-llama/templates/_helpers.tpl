@@ -7,9 +7,11 @@ Names and labels only. Model, GPU and catalog logic lives in _model.tpl.
 {{- .Chart.Name -}}
 {{- end }}
 
-{{/* Every object's name: the release name (or fullnameOverride), max 63 chars. */}}
+{{/* Every object's name: the release name, max 63 chars. There is no
+fullnameOverride: kubectl llama finds a release's Deployment and Service by
+the release name. */}}
 {{- define "vllm-llama.fullname" -}}
-{{- .Values.fullnameOverride | default .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- end }}
 
 {{/* helm.sh/chart label value. */}}
