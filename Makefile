@@ -23,8 +23,11 @@ build: bin/kubectl-llama
 bin/kubectl-llama: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kubectl-llama
 
+# The root module, then the test control plane's own module (its unit tests
+# need no cluster build: only client-go and apimachinery).
 unit:
 	$(GO) test ./...
+	cd test/cluster && $(GO) test ./internal/... ./cmd/llama-cluster/...
 
 # The vllm-llama chart: seed comparison, fit checks, schema, options, README, lint
 # (Helm SDK, no helm binary). Also part of unit.
