@@ -172,6 +172,9 @@ func TestAPIKey(t *testing.T) {
 	if !strings.Contains(r.notes, "Authorization: Bearer $VLLM_API_KEY") {
 		t.Errorf("NOTES lack the Authorization header:\n%s", r.notes)
 	}
+	// With the key, the Service may reach outside the cluster.
+	r = mustRender(t, v("apiKey.enabled", true, "service.type", "LoadBalancer"))
+	eq(t, "service type", get(r.objects["Service/"+release], "spec", "type"), "LoadBalancer")
 }
 
 func TestNetworkPolicyAndPDB(t *testing.T) {
