@@ -1,9 +1,12 @@
 package charts_test
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kubectl-llama/kubectl-llama/plugin/catalog"
 )
 
 // helmPrefix is what Helm puts before a template's fail message; the plugin
@@ -85,6 +88,41 @@ func TestFitCheckMessages(t *testing.T) {
 				t.Errorf("message is not one line: %q", got)
 			}
 		})
+	}
+}
+
+// Every misfit the catalog lists, not only the ones above, fails rendering
+// with its reason and the GPUs that fit, and so does every GPU the catalog
+// has that a preset lists neither way (none today: the chart refuses that).
+func TestEveryCatalogMisfitFails(t *testing.T) {
+	cat, err := catalog.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range cat.PresetNames() {
+		p := cat.Presets[name]
+		for _, gpu := range cat.GPUNames() {
+			if _, fits := p.Fits[gpu]; fits {
+				continue
+			}
+			n++
+			t.Run(name+"/"+gpu, func(t *testing.T) {
+				why, ok := p.Misfits[gpu]
+				if !ok {
+					t.Fatalf("catalog: %s lists %s neither as a fit nor as a misfit", name, gpu)
+				}
+				got := helmPrefix.ReplaceAllString(renderErr(t, v("model.preset", name, "gpu.type", gpu)), "")
+				want := fmt.Sprintf("model %s (%s) does not fit on gpu %s (%s): %s; use gpu.type one of: %s",
+					name, p.ID, gpu, cat.GPUs[gpu].Accelerator, why, strings.Join(p.FitGPUs(), ", "))
+				if got != want {
+					t.Errorf("message\n got: %s\nwant: %s", got, want)
+				}
+			})
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d misfits in the catalog: is it the Llama 4 catalog?", n)
 	}
 }
 
