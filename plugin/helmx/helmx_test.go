@@ -23,7 +23,7 @@ func TestCleanError(t *testing.T) {
 	cases := map[string]string{
 		"execution error at (vllm-llama/templates/deployment.yaml:3:4): model x does not fit":                                                           "model x does not fit",
 		`template: vllm-llama/templates/_model.tpl:12:5: executing "x" at <fail "boom">: error calling fail: boom`:                                      "boom",
-		"values don't meet the specifications of the schema(s) in the following chart(s):\nvllm-llama:\n- at '/replicas': got string\n- at '/x': bad\n": "invalid values: at '/replicas': got string; at '/x': bad",
+		"values don't meet the specifications of the schema(s) in the following chart(s):\nvllm-llama:\n- at '/replicas': got string\n- at '/x': bad\n": "invalid values: at '/replicas': got string; at '/x': bad (fix that key in your -f file or --set; the chart's README lists every value with its type)",
 		"plain\nmulti  line": "plain multi line",
 	}
 	for in, want := range cases {

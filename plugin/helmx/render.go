@@ -85,7 +85,7 @@ func CleanError(err error) error {
 				items = append(items, l)
 			}
 		}
-		return fmt.Errorf("invalid values: %s", strings.Join(items, "; "))
+		return fmt.Errorf("invalid values: %s (fix that key in your -f file or --set; the chart's README lists every value with its type)", strings.Join(items, "; "))
 	}
 	if loc := execErrRe.FindStringIndex(msg); loc != nil {
 		msg = msg[loc[1]:]

@@ -1,7 +1,7 @@
 package helmx
 
 import (
-	"fmt"
+	"errors"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart"
@@ -90,7 +90,11 @@ func MergeValues(opts *values.Options, f ValueFlags, settings *cli.EnvSettings) 
 	}
 	vals, err := opts.MergeValues(getter.All(settings))
 	if err != nil {
-		return nil, fmt.Errorf("%s", oneLine(err.Error()))
+		msg := oneLine(err.Error())
+		if strings.HasPrefix(msg, "failed parsing --set") {
+			msg += ": write KEY=VALUE pairs separated by commas, e.g. --set gpu.count=4,maxModelLen=65536"
+		}
+		return nil, errors.New(msg)
 	}
 	return chartutil.MergeTables(f.Map(), vals), nil
 }
