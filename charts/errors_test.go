@@ -148,6 +148,13 @@ func TestSchemaMessages(t *testing.T) {
 		{"interval format", v("monitoring.podMonitoring.interval", "often"), "at '/monitoring/podMonitoring/interval': 'often' does not match pattern"},
 		{"no fullnameOverride (objects are named after the release)", v("fullnameOverride", "x"), "additional properties 'fullnameOverride' not allowed"},
 		{"probe period", v("probes.startup.periodSeconds", 0), "at '/probes/startup/periodSeconds': minimum: got 0, want 1"},
+		{"gpuMemoryUtilization zero as text", v("model.gpuMemoryUtilization", "0"), "at '/model/gpuMemoryUtilization': '0' does not match pattern"},
+		{"dtype typo", v("model.dtype", "bf16"), "at '/model/dtype': value must be one of '', 'auto', 'half', 'float16', 'bfloat16', 'float', 'float32'"},
+		{"kvCacheDtype typo", v("model.kvCacheDtype", "fp16"), "at '/model/kvCacheDtype': value must be one of '', 'auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2'"},
+		{"unbounded shm", v("shm.sizeLimit", ""), "at '/shm/sizeLimit': '' does not match pattern"},
+		{"pdb negative", v("podDisruptionBudget.minAvailable", -1), "at '/podDisruptionBudget/minAvailable': minimum: got -1, want 0"},
+		{"pdb text", v("podDisruptionBudget.maxUnavailable", "half"), "at '/podDisruptionBudget/maxUnavailable': 'half' does not match pattern"},
+		{"secret name", v("hfToken.secretName", "HF_Secret"), "at '/hfToken/secretName': 'HF_Secret' does not match pattern"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
