@@ -71,6 +71,10 @@ func TestFitCheckMessages(t *testing.T) {
 			"service.type LoadBalancer would expose vLLM's API outside the cluster without authentication: set apiKey.enabled=true (with apiKey.secretName), or keep service.type ClusterIP and use kubectl llama port-forward"},
 		{"NodePort without an API key", v("service.type", "NodePort"),
 			"service.type NodePort would expose vLLM's API outside the cluster without authentication: set apiKey.enabled=true (with apiKey.secretName), or keep service.type ClusterIP and use kubectl llama port-forward"},
+		{"podLabels overriding a selector label", v("podLabels", map[string]any{"app.kubernetes.io/instance": "other"}),
+			"podLabels app.kubernetes.io/instance=other conflicts with the chart's own label app.kubernetes.io/instance=llama: remove it from podLabels (the model label comes from model.name)"},
+		{"podAnnotations overriding the gcsfuse annotation", v("cache.type", "gcsfuse", "cache.gcsfuse.bucket", "b", "podAnnotations", map[string]any{"gke-gcsfuse/volumes": "false"}),
+			"podAnnotations gke-gcsfuse/volumes=false conflicts with the chart's own annotation gke-gcsfuse/volumes=true: remove it from podAnnotations"},
 		{"hfToken.create without value", v("hfToken.create", true),
 			"hfToken.create is true but hfToken.value is empty: set hfToken.value, or (better) create the Secret yourself and leave hfToken.create false"},
 	}

@@ -318,6 +318,25 @@ func TestHFToken(t *testing.T) {
 	}
 }
 
+// podLabels and podAnnotations add to the chart's own; the same key with
+// the same value is rendered once.
+func TestPodLabelsAndAnnotations(t *testing.T) {
+	r := mustRender(t, v("cache.type", "gcsfuse", "cache.gcsfuse.bucket", "b",
+		"podLabels", map[string]any{"team": "ml", "ai.gke.io/inference-server": "vllm"},
+		"podAnnotations", map[string]any{"gke-gcsfuse/volumes": "true", "a": "b"}))
+	meta := get(r.objects["Deployment/"+release], "spec", "template", "metadata").(map[string]any)
+	labels := meta["labels"].(map[string]any)
+	eq(t, "team label", labels["team"], "ml")
+	eq(t, "inference-server label", labels["ai.gke.io/inference-server"], "vllm")
+	eq(t, "instance label", labels["app.kubernetes.io/instance"], release)
+	eq(t, "annotations", meta["annotations"], map[string]any{"gke-gcsfuse/volumes": "true", "a": "b"})
+	for _, k := range []string{"ai.gke.io/inference-server:", "gke-gcsfuse/volumes:"} {
+		if n := strings.Count(r.manifest, k); n != 1 {
+			t.Errorf("%s rendered %d times", k, n)
+		}
+	}
+}
+
 func TestNamesLabelsAndTestPod(t *testing.T) {
 	r := mustRender(t, v("serviceAccount.create", true,
 		"serviceAccount.annotations", map[string]any{"iam.gke.io/gcp-service-account": "gsa@p.iam.gserviceaccount.com"},
