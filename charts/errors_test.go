@@ -156,6 +156,7 @@ func TestSchemaMessages(t *testing.T) {
 		{"dtype typo", v("model.dtype", "bf16"), "at '/model/dtype': value must be one of '', 'auto', 'half', 'float16', 'bfloat16', 'float', 'float32'"},
 		{"kvCacheDtype typo", v("model.kvCacheDtype", "fp16"), "at '/model/kvCacheDtype': value must be one of '', 'auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2'"},
 		{"unbounded shm", v("shm.sizeLimit", ""), "at '/shm/sizeLimit': '' does not match pattern"},
+		{"memory without unit letters", v("resources.memory", "lots"), "at '/resources/memory': 'lots' does not match pattern"},
 		{"pdb negative", v("podDisruptionBudget.minAvailable", -1), "at '/podDisruptionBudget/minAvailable': minimum: got -1, want 0"},
 		{"pdb text", v("podDisruptionBudget.maxUnavailable", "half"), "at '/podDisruptionBudget/maxUnavailable': 'half' does not match pattern"},
 		{"secret name", v("hfToken.secretName", "HF_Secret"), "at '/hfToken/secretName': 'HF_Secret' does not match pattern"},

@@ -273,6 +273,23 @@ func TestCustomModel(t *testing.T) {
 	eq(t, "mirror args", r.args(t), replace([]string{"--host=0.0.0.0", "--port=7080", "--swap-space=16", "--max-model-len=262144",
 		"--limit-mm-per-prompt", `{"image":5}`, "--model=X", "--tensor-parallel-size=8"}, "--model=X", "--model=myorg/scout-mirror"))
 	eq(t, "mirror preset annotation", get(r.deployment(t), "metadata", "annotations", "kubectl-llama.io/preset"), "scout")
+
+	// A custom model larger than the shape's disk: ephemeral storage grows
+	// to hold its weights in the emptyDir (160 + 40 + 50), not with a PVC.
+	big := v("model.preset", "", "model.id", "org/big", "gpu.type", "h100", "gpu.count", 2, "model.weightsGB", 160)
+	eq(t, "custom model disk", get(mustRender(t, big).container(t), "resources", "limits", "ephemeral-storage"), "250Gi")
+	big["cache"] = map[string]any{"type": "pvc"}
+	eq(t, "custom model disk, pvc cache", get(mustRender(t, big).container(t), "resources", "limits", "ephemeral-storage"), "150Gi")
+}
+
+// resources.* replace the profile's shape, requests = limits.
+func TestResourcesOverride(t *testing.T) {
+	r := mustRender(t, v("resources.cpu", "100", "resources.memory", "1000Gi", "resources.ephemeralStorage", "2Ti"))
+	want := map[string]any{"cpu": "100", "memory": "1000Gi", "ephemeral-storage": "2Ti", "nvidia.com/gpu": "8"}
+	eq(t, "limits", get(r.container(t), "resources", "limits"), want)
+	eq(t, "requests", get(r.container(t), "resources", "requests"), want)
+	r = mustRender(t, v("resources.memory", "1200Gi"))
+	eq(t, "only memory", get(r.container(t), "resources", "limits"), map[string]any{"cpu": "146", "memory": "1200Gi", "ephemeral-storage": "600Gi", "nvidia.com/gpu": "8"})
 }
 
 // The startup budget scales with the weights; the plugin reads it back as

@@ -92,7 +92,15 @@ goes through int before use.
 {{- $eph := $shape.ephemeralStorage -}}
 {{- if and $fit $fit.ephemeralStorage -}}
   {{- if gt (include "vllm-llama.gi" $fit.ephemeralStorage | int) (include "vllm-llama.gi" $eph | int) }}{{ $eph = $fit.ephemeralStorage }}{{ end -}}
+{{- else if and (not $presetName) $weightsGB (eq $v.cache.type "emptyDir") -}}
+  {{- /* A custom model's weights land in the emptyDir, which counts against ephemeral storage: the weights, a quarter more for the download, and 50Gi for the image and logs. */ -}}
+  {{- $need := add $weightsGB (div $weightsGB 4) 50 -}}
+  {{- if gt $need (include "vllm-llama.gi" $eph | int) }}{{ $eph = printf "%dGi" $need }}{{ end -}}
 {{- end -}}
+{{- $r := $v.resources -}}
+{{- $cpu := $r.cpu | default $shape.cpu | toString -}}
+{{- $mem := $r.memory | default $shape.memory -}}
+{{- $eph = $r.ephemeralStorage | default $eph -}}
 {{- /* Image version: the x.y.z prefix of the tag, or the appVersion's. */ -}}
 {{- $tag := include "vllm-llama.imageTag" . -}}
 {{- $ver := regexFind `^v?[0-9]+\.[0-9]+\.[0-9]+` $tag | trimPrefix "v" -}}
@@ -152,7 +160,7 @@ goes through int before use.
 {{- toJson (dict
   "preset" $presetName "id" $id "name" $name
   "gpu" $gpuName "accelerator" $g.accelerator "count" $count
-  "cpu" (toString $shape.cpu) "memory" $shape.memory "ephemeralStorage" $eph
+  "cpu" $cpu "memory" $mem "ephemeralStorage" $eph
   "weightsGB" $weightsGB "startupFailureThreshold" (int $ft)
   "tag" $tag "version" $ver "versionFallback" $fallback "args" $args) -}}
 {{- end }}
