@@ -48,13 +48,14 @@ func installFixtures(t *testing.T, e *testEnv) {
 	e.now = e.now.Add(2 * time.Hour)
 }
 
-// The releases' timestamps come from helm's clock: pin them for goldens.
-func pinTimes(t *testing.T, e *testEnv, start time.Time) {
+// The releases' timestamps come from helm's clock: pin them all to at for
+// goldens (the storage lists releases in no fixed order).
+func pinTimes(t *testing.T, e *testEnv, at time.Time) {
 	t.Helper()
 	for _, ns := range []string{"default", "llm"} {
 		rels, _ := e.store(ns).ListReleases()
-		for i, r := range rels {
-			ts := helmtime.Time{Time: start.Add(time.Duration(i) * 90 * time.Minute)}
+		for _, r := range rels {
+			ts := helmtime.Time{Time: at}
 			r.Info.FirstDeployed, r.Info.LastDeployed = ts, ts
 			_ = e.store(ns).Update(r)
 		}
