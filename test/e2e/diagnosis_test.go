@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -58,6 +59,19 @@ func TestSchedulingDiagnosis(t *testing.T) {
 		st := statusOf(t, k, "scout-instruct", "full")
 		if !st.has("InsufficientGPU") {
 			t.Errorf("status -o json diagnosis: %+v, want InsufficientGPU", st.Diagnosis)
+		}
+
+		// --atomic: the same failure, then the release and its objects are
+		// gone, so nothing holds the name or waits for GPUs.
+		r = k.fail(3*time.Minute, []string{"install", "scout-instruct", "again", "-n", "full", "-q", "--atomic"},
+			"again cannot become ready", "Insufficient nvidia.com/gpu", "(release uninstalled)")
+		mustContain(t, "atomic stderr", r.stderr, "--atomic: uninstalling again")
+		ctx := context.Background()
+		if _, err := c.Client.AppsV1().Deployments("full").Get(ctx, "again", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("--atomic left the Deployment (err %v)", err)
+		}
+		if recs, err := c.Client.CoreV1().Secrets("full").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=again"}); err != nil || len(recs.Items) != 0 {
+			t.Errorf("--atomic left %d release records (err %v)", len(recs.Items), err)
 		}
 	})
 }
