@@ -63,6 +63,12 @@ CT_FLAGS := --config ct.yaml --lint-conf $(CT_ETC)/lintconf.yaml --chart-yaml-sc
 
 ct-lint: $(CT) $(HELM) $(YAMLLINT)
 	PATH=$(TOOLS_BIN):$$PATH $(CT) lint $(CT_FLAGS) --all
+	@# --all skips ct's version-increment check; on a branch ahead of
+	@# origin/main, lint the changed charts against it, which checks the bump.
+	@if git rev-parse -q --verify origin/main >/dev/null && [ "$$(git rev-parse HEAD)" != "$$(git rev-parse origin/main)" ]; then \
+		echo "ct lint against origin/main (chart version bump check)"; \
+		PATH=$(TOOLS_BIN):$$PATH $(CT) lint $(CT_FLAGS); \
+	fi
 
 # End-to-end (build tag e2e, test/distribution): each test starts its own
 # local control plane (test/localcluster, with the fake kubelet).
