@@ -41,8 +41,9 @@ FORCE:
 # table and writes bench/results.json. Starts and stops its own local cluster
 # (loopback only, ~3 min warm). Never part of `make test`. BENCH_FLAGS=-h lists options.
 BENCH_FLAGS ?=
-# The kubectl anchor: the one on PATH, else the pinned build (make tools).
-BENCH_KUBECTL ?= $(or $(shell command -v kubectl),$(KUBECTL_BIN))
+# The kubectl anchor: the pinned build (make tools), the control plane's own
+# version (v1.37.2), not the one on PATH; BENCH_KUBECTL=... for another.
+BENCH_KUBECTL ?= $(KUBECTL_BIN)
 .PHONY: bench
 # The plugin is built as hack/dist.mk builds release archives (static, CGO off).
 bench: test-bins cluster-build $(HELM) $(BENCH_KUBECTL)
