@@ -244,6 +244,7 @@ func TestProcStopLeavesARecycledPidAlone(t *testing.T) {
 	l := layout{t.TempDir()}
 	p := startSleeper(t, l, "sleeper")
 	imposter := *p
+	imposter.exited = nil // as read back from its record by another llama-cluster
 	imposter.StartTime++ // same pid, different start time: another process
 	if imposter.Running() {
 		t.Fatal("a different start time must not count as the same process")
@@ -252,6 +253,7 @@ func TestProcStopLeavesARecycledPidAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := *p
+	other.exited = nil
 	other.StateDir = "/elsewhere" // command line does not mention the state dir
 	if other.Running() {
 		t.Fatal("a command line without the state dir must not count")
@@ -317,5 +319,29 @@ func TestTokenFileFormat(t *testing.T) {
 	}
 	if strings.Contains(string(data), LimitedUser+","+LimitedUser+",\"") {
 		t.Errorf("limited user has groups:\n%s", data)
+	}
+}
+
+// A child this process started and reaps is running until it is reaped,
+// whatever /proc shows: right after cmd.Start returns, its exec may not have
+// set up the command line yet (etcd once read as "exited" at startup).
+func TestOwnChildRunsUntilReaped(t *testing.T) {
+	l := layout{t.TempDir()}
+	p := startSleeper(t, l, "sleeper")
+	early := *p
+	early.Path = "" // what a cmdline read mid-exec gives: no argv[0]
+	if !early.Running() {
+		t.Fatal("an own child not yet reaped must count as running")
+	}
+	if err := p.Stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not reaped after Stop")
+	}
+	if p.Running() || early.Running() {
+		t.Fatal("a reaped child must not count as running")
 	}
 }

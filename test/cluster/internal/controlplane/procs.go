@@ -148,10 +148,15 @@ func readStat(pid int) (procStat, error) {
 // and is the same process (start time, argv[0], state dir in its arguments).
 func (p *Proc) Running() bool {
 	if p.exited != nil {
+		// Our own child, which we reap: its exit is known exactly. The /proc
+		// checks below would race with its exec (for a moment after
+		// cmd.Start returns, /proc/PID/cmdline is empty, and a component
+		// still starting read as exited).
 		select {
 		case <-p.exited:
 			return false
 		default:
+			return true
 		}
 	}
 	st, err := readStat(p.PID)
