@@ -245,7 +245,7 @@ func TestProcStopLeavesARecycledPidAlone(t *testing.T) {
 	p := startSleeper(t, l, "sleeper")
 	imposter := *p
 	imposter.exited = nil // as read back from its record by another llama-cluster
-	imposter.StartTime++ // same pid, different start time: another process
+	imposter.StartTime++  // same pid, different start time: another process
 	if imposter.Running() {
 		t.Fatal("a different start time must not count as the same process")
 	}
