@@ -63,7 +63,7 @@ func (o *chatOptions) Complete(args []string) error {
 		o.prompt = args[1]
 		return nil
 	}
-	if isTerminal(o.f.streams.In) {
+	if o.f.terminal(o.f.streams.In) {
 		o.interactive = true
 		return nil
 	}

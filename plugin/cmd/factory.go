@@ -35,10 +35,12 @@ type factory struct {
 	helmSettings func() *cli.EnvSettings
 	// waiter waits for a release to become ready (ready.Wait).
 	waiter deploy.Waiter
+	// terminal reports whether a stream is a terminal (chat's interactive mode).
+	terminal func(any) bool
 }
 
 func newFactory(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *factory {
-	f := &factory{flags: flags, streams: streams, getenv: os.Getenv, now: time.Now, waiter: readyWaiter}
+	f := &factory{flags: flags, streams: streams, getenv: os.Getenv, now: time.Now, waiter: readyWaiter, terminal: isTerminal}
 	f.actionConfig = func(ns string) (*action.Configuration, error) {
 		return helmx.NewActionConfig(f.flags, ns, f.getenv("HELM_DRIVER"), nil)
 	}

@@ -53,6 +53,8 @@ type testEnv struct {
 	// kubeClient is Helm's client for the release's objects (default: one
 	// that accepts everything).
 	kubeClient kube.Interface
+	// tty: stdin is a terminal.
+	tty bool
 }
 
 func newTestEnv(t *testing.T, objs ...runtime.Object) *testEnv {
@@ -132,6 +134,7 @@ func (e *testEnv) run(args ...string) (string, string, error) {
 	f := newFactory(flags, streams)
 	f.getenv = func(k string) string { return e.env[k] }
 	f.now = func() time.Time { return e.now }
+	f.terminal = func(any) bool { return e.tty }
 	f.helmSettings = func() *cli.EnvSettings {
 		s := cli.New()
 		dir := e.t.TempDir()

@@ -118,6 +118,31 @@ func TestChatWithEndpointAndAPIKey(t *testing.T) {
 	}
 }
 
+// Without a prompt on a terminal, chat is a conversation: each turn sends
+// the history so far; an empty line is skipped, /exit leaves.
+func TestChatInteractive(t *testing.T) {
+	e := newTestEnv(t, servingDeployment(true, true), apiKeySecret())
+	srv := vllmLike(t, testAPIKey, 200)
+	e.tty = true
+	e.stdin = "San Francisco is a\n\nand then\n/exit\nnever sent\n"
+	out, errOut, err := e.run("chat", "scout", "--endpoint", srv.URL, "--system", "be brief")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	want := "Chatting with meta-llama/Llama-4-Scout-17B-16E (/exit to leave).\n" +
+		"> 2 messages, max 0: San Francisco is a city\n" + // system + user
+		"> > 4 messages, max 0: San Francisco is a city\n" + // + assistant + user; the empty line only prompts again
+		"> "
+	if out != want {
+		t.Errorf("stdout\n got %q\nwant %q", out, want)
+	}
+	// End of input leaves too, with a newline after the prompt.
+	e.stdin = "hi\n"
+	if out, _, err = e.run("chat", "scout", "--endpoint", srv.URL); err != nil || !strings.HasSuffix(out, "city\n> \n") {
+		t.Errorf("EOF: %q %v", out, err)
+	}
+}
+
 func TestChatErrors(t *testing.T) {
 	e := newTestEnv(t, servingDeployment(true, false))
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
