@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -159,6 +160,66 @@ func withHelmDirs(t *testing.T, env []string) []string {
 	d := t.TempDir()
 	return append(env, "HELM_CONFIG_HOME="+filepath.Join(d, "config"), "HELM_CACHE_HOME="+filepath.Join(d, "cache"),
 		"HELM_DATA_HOME="+filepath.Join(d, "data"))
+}
+
+// background starts kubectl-llama ARGS as a long-running command (logs -f,
+// port-forward) and sends its output lines (stdout and stderr) on the
+// returned channel, closed when the command ends. When the test ends the
+// command gets an interrupt, as from Ctrl-C, and must exit cleanly within
+// 10 s; its output is kept for the token check.
+func (k *cli) background(t *testing.T, args ...string) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	cmd := exec.CommandContext(ctx, k.bin, args...)
+	cmd.Env = k.env
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var out strings.Builder
+	lines := make(chan string, 1024)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			select {
+			case lines <- sc.Text():
+			default: // nobody reading: the output is still kept
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	t.Cleanup(func() {
+		defer cancel()
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("kubectl-llama %s did not end cleanly on interrupt: %v", strings.Join(args, " "), err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("kubectl-llama %s still running 10s after interrupt", strings.Join(args, " "))
+			cancel()
+			<-done
+		}
+		<-read
+		mu.Lock()
+		defer mu.Unlock()
+		k.mu.Lock()
+		k.outputs = append(k.outputs, result{args: append([]string{"kubectl-llama"}, args...), stdout: out.String()})
+		k.mu.Unlock()
+		t.Logf("kubectl-llama %s output:\n%s", strings.Join(args, " "), out.String())
+	})
+	return lines
 }
 
 // without returns c with an environment variable removed.

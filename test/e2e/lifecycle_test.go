@@ -3,19 +3,15 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -148,6 +144,26 @@ func TestServingLifecycle(t *testing.T) {
 		mustContain(t, "logs", r.stdout, "vLLM API server version 0.10.0", "'max_model_len': 65536", "Application startup complete")
 	})
 
+	step("logs -f follows the server log", func(t *testing.T) {
+		lines := k.background(t, "logs", rel, "-n", ns, "-f", "--tail", "1")
+		k.ok("chat", rel, "-n", ns, "logs follow me", "--max-tokens", "3")
+		access := regexp.MustCompile(`"POST /v1/chat/completions HTTP/1\.1" 200 OK`)
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("logs -f ended before the chat request's access line")
+				}
+				if access.MatchString(l) {
+					return // a line written after logs -f started
+				}
+			case <-deadline:
+				t.Fatal("no access line of the chat request from logs -f within 30s")
+			}
+		}
+	})
+
 	step("token only in its Secret after upgrade", func(t *testing.T) {
 		checkTokenOnlyInSecret(t, c.Config, ns, token, 2)
 	})
@@ -172,49 +188,15 @@ func TestServingLifecycle(t *testing.T) {
 func portForwardAcrossReplacement(t *testing.T, k *cli, cs kubernetes.Interface, ns, rel string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, k.bin, "port-forward", rel, "-n", ns, "--local-port", "0")
-	cmd.Env = k.env
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var out strings.Builder
 	forwards := make(chan [2]string, 4) // local address, pod
 	fwLine := regexp.MustCompile(`^Forwarding from (127\.0\.0\.1:\d+) -> pod (\S+) port 7080$`)
+	lines := k.background(t, "port-forward", rel, "-n", ns, "--local-port", "0")
 	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			mu.Lock()
-			out.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := fwLine.FindStringSubmatch(sc.Text()); m != nil {
+		for l := range lines {
+			if m := fwLine.FindStringSubmatch(l); m != nil {
 				forwards <- [2]string{m[1], m[2]}
 			}
 		}
-	}()
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("port-forward did not end cleanly on interrupt: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("port-forward still running 10s after interrupt")
-			cancel()
-			<-done
-		}
-		pw.Close()
-		mu.Lock()
-		k.mu.Lock()
-		k.outputs = append(k.outputs, result{args: []string{"kubectl-llama", "port-forward", rel}, stdout: out.String()})
-		k.mu.Unlock()
-		t.Logf("port-forward output:\n%s", out.String())
-		mu.Unlock()
 	}()
 
 	var first [2]string
