@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -175,6 +177,60 @@ func TestInstallUnreachableCluster(t *testing.T) {
 	if errOut != want {
 		t.Errorf("stderr:\n got %q\nwant %q", errOut, want)
 	}
+}
+
+// Every command that reads the cluster says the same one line when the API
+// server cannot be reached, or its credential plugin (GKE's
+// gke-gcloud-auth-plugin) is missing: the context, the cause, the fix.
+func TestCommandsUnreachableCluster(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	fix := "; check `kubectl --context test cluster-info`, or pass --context/--kubeconfig\n"
+	refused := `error: cannot reach the cluster of context "test" (server https://` + addr + `): connection refused` + fix
+	// client-go adds the install hint the first time in a process only; each
+	// real command is its own process (the e2e suite runs them so).
+	noPlugin := `error: cannot reach the cluster of context "test" (server https://` + addr + `): getting credentials: exec: executable gke-gcloud-auth-plugin-missing not found`
+	exec := strings.Replace(string(mustRead(t, writeKubeconfig(t, "https://"+addr))), "    token: not-a-real-token\n", `    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: gke-gcloud-auth-plugin-missing
+      installHint: Install gke-gcloud-auth-plugin for use with kubectl by following https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin
+      provideClusterInfo: true
+      interactiveMode: IfAvailable
+`, 1)
+	execPath := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(execPath, []byte(exec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"list"}, {"list", "-A"}, {"status", "scout"}, {"wait", "scout", "--timeout", "5s"},
+		{"logs", "scout"}, {"chat", "scout", "hi"}, {"port-forward", "scout"}, {"uninstall", "scout"}} {
+		for kc, want := range map[string]string{"refused": refused, "exec plugin missing": noPlugin} {
+			t.Run(strings.Join(cmd, " ")+"/"+kc, func(t *testing.T) {
+				e := newTestEnv(t)
+				e.kubeconfig = writeKubeconfig(t, "https://"+addr)
+				if kc != "refused" {
+					e.kubeconfig = execPath
+				}
+				e.realClients = true
+				_, errOut, err := e.run(cmd...)
+				if err == nil || !strings.HasPrefix(errOut, strings.TrimSuffix(want, fix)) || !strings.HasSuffix(errOut, fix) || strings.Count(errOut, "\n") != 1 {
+					t.Errorf("stderr:\n got %q\nwant %q", errOut, want)
+				}
+			})
+		}
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestInstallCreatesSecretThenRelease(t *testing.T) {

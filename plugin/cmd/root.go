@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-llama/kubectl-llama/plugin/preflight"
 )
 
 // NewRootCmd builds the command tree. Nothing here is global: the streams and
@@ -51,6 +53,16 @@ func newRootCmd(streams genericiooptions.IOStreams, flags *genericclioptions.Con
 		newTestCmd(f),
 		newLogsCmd(f),
 	)
+	// Whatever the command, failing to reach the API server (wrong context,
+	// TLS, an exec credential plugin missing or failing) reads as one line
+	// naming the context and the fix.
+	for _, c := range root.Commands() {
+		if run := c.RunE; run != nil {
+			c.RunE = func(c *cobra.Command, args []string) error {
+				return preflight.Unreachable(f.target(), run(c, args))
+			}
+		}
+	}
 	return root
 }
 

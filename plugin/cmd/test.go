@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubectl-llama/kubectl-llama/plugin/endpoint"
 	"github.com/kubectl-llama/kubectl-llama/plugin/openai"
+	"github.com/kubectl-llama/kubectl-llama/plugin/preflight"
 )
 
 // The seed's smoke test: the tutorial's curl.
@@ -124,7 +125,7 @@ func (o *testOptions) Run(ctx context.Context) error {
 		scancel()
 		took := time.Since(start).Round(time.Millisecond)
 		if err != nil {
-			err = apiError(o.release, err)
+			err = preflight.Unreachable(o.f.target(), apiError(o.release, err))
 			printStep(out, "FAIL", s.name, err.Error(), took)
 			return fmt.Errorf("smoke test failed at step %s (%d/%d): %v", s.name, i+1, len(steps), err)
 		}

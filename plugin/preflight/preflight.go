@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -56,7 +57,71 @@ func Reachable(ctx context.Context, cs kubernetes.Interface, t Target) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("cannot reach the cluster of %s: %s; check `kubectl --context %s cluster-info`, or pass --context/--kubeconfig (--skip-preflight skips this check)", t, reason(err), quoteCtx(t.Context))
+	why := reason(err)
+	if i := strings.Index(err.Error(), "getting credentials: "); i >= 0 {
+		why = credentialsReason(err.Error()[i:])
+	}
+	return fmt.Errorf("%s (--skip-preflight skips this check)", unreachable(t, why))
+}
+
+func unreachable(t Target, why string) string {
+	return fmt.Sprintf("cannot reach the cluster of %s: %s; check `kubectl --context %s cluster-info`, or pass --context/--kubeconfig", t, why, quoteCtx(t.Context))
+}
+
+// Unreachable turns an error of any command that failed to talk to the API
+// server of t (no answer, TLS, credentials: an exec plugin such as
+// gke-gcloud-auth-plugin missing or failing) into the one line Reachable
+// gives, with the fix. Other errors, including those of a model server
+// behind a port-forward, come back as they are.
+func Unreachable(t Target, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "cannot reach the cluster") {
+		return err
+	}
+	if i := strings.Index(msg, "getting credentials: "); i >= 0 {
+		return errors.New(unreachable(t, credentialsReason(msg[i:])))
+	}
+	server := strings.TrimRight(t.Server, "/")
+	if server == "" {
+		return err
+	}
+	// client-go's transport errors quote the request URL: Get "SERVER/...": cause.
+	i := strings.Index(msg, `"`+server+`/`)
+	if i < 0 {
+		i = strings.Index(msg, `"`+server+`"`)
+	}
+	if i < 0 {
+		return err
+	}
+	rest := msg[i+1:]
+	j := strings.Index(rest, `": `)
+	if j < 0 {
+		return err
+	}
+	cause := errors.New(rest[j+3:])
+	if apierrors.IsUnauthorized(err) {
+		cause = err
+	}
+	return errors.New(unreachable(t, reason(cause)))
+}
+
+// credentialBoilerplate is what client-go says around a missing credential
+// plugin, besides the plugin's name and its install hint.
+var credentialBoilerplate = regexp.MustCompile(`\s*It looks like you are trying to use a client-go credential plugin that is not installed\.\s*To learn more about this feature, consult the documentation available at:\s*\S+\s*`)
+
+// credentialsReason is a credential plugin error on one line: the plugin's
+// name and what went wrong, then its install hint, without client-go's
+// boilerplate (the error may already have been flattened to one line).
+func credentialsReason(msg string) string {
+	why := strings.Join(strings.Fields(credentialBoilerplate.ReplaceAllString(msg, "; ")), " ")
+	why = strings.TrimSuffix(why, ";")
+	if strings.Contains(why, "failed with exit code") {
+		why += " (its own message is above)"
+	}
+	return why
 }
 
 func quoteCtx(c string) string {

@@ -116,3 +116,38 @@ func TestNamespace(t *testing.T) {
 		t.Error("a namespace-scoped user cannot read Namespaces: assume it exists", missing, err)
 	}
 }
+
+func TestUnreachable(t *testing.T) {
+	tg := Target{Context: "gke_p_z_c", Server: "https://10.0.0.1"}
+	head := `cannot reach the cluster of context "gke_p_z_c" (server https://10.0.0.1): `
+	fix := "; check `kubectl --context gke_p_z_c cluster-info`, or pass --context/--kubeconfig"
+	missing := "getting credentials: exec: executable gke-gcloud-auth-plugin not found\n\nIt looks like you are trying to use a client-go credential plugin that is not installed.\n\nTo learn more about this feature, consult the documentation available at:\n      https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins\n\nInstall gke-gcloud-auth-plugin for use with kubectl by following https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin"
+	hint := "getting credentials: exec: executable gke-gcloud-auth-plugin not found; Install gke-gcloud-auth-plugin for use with kubectl by following https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin"
+	cases := map[string]struct{ in, want string }{
+		"refused": {`reading Deployment llm/scout: Get "https://10.0.0.1/apis/apps/v1/namespaces/llm/deployments/scout": dial tcp 10.0.0.1:443: connect: connection refused`,
+			head + "connection refused" + fix},
+		"timeout": {`listing releases: Kubernetes cluster unreachable: Get "https://10.0.0.1/version": dial tcp 10.0.0.1:443: i/o timeout`,
+			head + "i/o timeout" + fix},
+		"credential plugin missing": {`reading Deployment llm/scout: Get "https://10.0.0.1/apis/apps/v1/namespaces/llm/deployments/scout": ` + missing,
+			head + hint + fix},
+		"credential plugin missing, already on one line": {`listing releases: Kubernetes cluster unreachable: Get "https://10.0.0.1/version": ` + strings.Join(strings.Fields(missing), " "),
+			head + hint + fix},
+		"credential plugin failed": {`Get "https://10.0.0.1/api/v1/pods": getting credentials: exec: executable gke-gcloud-auth-plugin failed with exit code 1`,
+			head + "getting credentials: exec: executable gke-gcloud-auth-plugin failed with exit code 1 (its own message is above)" + fix},
+		// Not the API server: a model server behind a port-forward, a plain error.
+		"model server refused": {`model server not ready: Get "http://127.0.0.1:41234/v1/models": dial tcp 127.0.0.1:41234: connect: connection refused`,
+			`model server not ready: Get "http://127.0.0.1:41234/v1/models": dial tcp 127.0.0.1:41234: connect: connection refused`},
+		"other": {"release scout not found in namespace llm", "release scout not found in namespace llm"},
+		"already said": {head + "connection refused" + fix + " (--skip-preflight skips this check)", head + "connection refused" + fix + " (--skip-preflight skips this check)"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := Unreachable(tg, errors.New(c.in)).Error(); got != c.want {
+				t.Errorf("\n got %s\nwant %s", got, c.want)
+			}
+		})
+	}
+	if Unreachable(tg, nil) != nil {
+		t.Error("nil error changed")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -94,6 +95,12 @@ func Wait(ctx context.Context, cs kubernetes.Interface, namespace, release strin
 	} else {
 		w.out = o.Out
 		w.tty = o.TTY || isTerminal(o.Out)
+	}
+	// One read first: informers retry a failing list forever (the wait
+	// would sit out its timeout on a wrong context or a missing credential
+	// plugin); a Deployment not created yet is fine, it is waited for.
+	if _, err := cs.AppsV1().Deployments(namespace).Get(ctx, release, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading Deployment %s/%s: %w", namespace, release, err)
 	}
 	return w.run(ctx)
 }

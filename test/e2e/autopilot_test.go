@@ -4,8 +4,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,6 +49,66 @@ func TestAutopilot(t *testing.T) {
 		r = k.ok("chat", "scout", "San Francisco is a", "--max-tokens", "7", "-n", "ap")
 		if strings.TrimSpace(r.stdout) == "" {
 			t.Errorf("no answer: %s", r)
+		}
+	})
+
+	t.Run("GKE exec credentials (gke-gcloud-auth-plugin)", func(t *testing.T) {
+		// A kubeconfig as `gcloud container clusters get-credentials` writes
+		// it: the user is an exec plugin found on PATH. Ours prints the
+		// cluster's admin token as an ExecCredential and notes each call.
+		dir := t.TempDir()
+		calls := filepath.Join(dir, "calls")
+		plugin := "#!/bin/sh\n" +
+			"[ -n \"$KUBERNETES_EXEC_INFO\" ] || { echo 'no KUBERNETES_EXEC_INFO' >&2; exit 3; }\n" +
+			"echo call >> '" + calls + "'\n" +
+			`printf '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"%s"}}\n' '` + c.Config.BearerToken + "'\n"
+		if err := os.WriteFile(filepath.Join(dir, "gke-gcloud-auth-plugin"), []byte(plugin), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		ca := c.Config.CAData
+		if len(ca) == 0 {
+			b, err := os.ReadFile(c.Config.CAFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ca = b
+		}
+		kubeconfig := filepath.Join(dir, "kubeconfig")
+		kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: gke_proj_us-central1_llama
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+contexts:
+- name: gke_proj_us-central1_llama
+  context: {cluster: gke_proj_us-central1_llama, user: gke_proj_us-central1_llama}
+current-context: gke_proj_us-central1_llama
+users:
+- name: gke_proj_us-central1_llama
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: gke-gcloud-auth-plugin
+      installHint: Install gke-gcloud-auth-plugin for use with kubectl
+      provideClusterInfo: true
+      interactiveMode: IfAvailable
+`, c.Config.Host, base64.StdEncoding.EncodeToString(ca))
+		if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Later entries win (os/exec): this kubeconfig, the plugin first on PATH.
+		env := append(c.Env(), "KUBECONFIG="+kubeconfig, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		g := pluginCLI(t, env, token)
+		r := g.ok("list", "-n", "ap")
+		mustContain(t, "list through exec credentials", r.stdout, "scout", "deployed", "1/1")
+		r = g.ok("chat", "scout", "San Francisco is a", "--max-tokens", "7", "-n", "ap") // port-forward upgrade carries them too
+		if strings.TrimSpace(r.stdout) == "" {
+			t.Errorf("no answer through exec credentials: %s", r)
+		}
+		if b, _ := os.ReadFile(calls); !strings.Contains(string(b), "call") {
+			t.Error("the exec plugin was never called")
 		}
 	})
 
