@@ -137,7 +137,7 @@ func TestUnreachable(t *testing.T) {
 		// Not the API server: a model server behind a port-forward, a plain error.
 		"model server refused": {`model server not ready: Get "http://127.0.0.1:41234/v1/models": dial tcp 127.0.0.1:41234: connect: connection refused`,
 			`model server not ready: Get "http://127.0.0.1:41234/v1/models": dial tcp 127.0.0.1:41234: connect: connection refused`},
-		"other": {"release scout not found in namespace llm", "release scout not found in namespace llm"},
+		"other":        {"release scout not found in namespace llm", "release scout not found in namespace llm"},
 		"already said": {head + "connection refused" + fix + " (--skip-preflight skips this check)", head + "connection refused" + fix + " (--skip-preflight skips this check)"},
 	}
 	for name, c := range cases {
