@@ -2,8 +2,10 @@ package kube
 
 import (
 	"context"
+	"io"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -19,6 +21,12 @@ import (
 // README.md, Performance). The per-type constructors used here link only the
 // two groups asked for.
 type Informers struct {
+	// OnWatchError, when set before Start, receives the errors of failed
+	// lists and watches (client-go retries them with backoff) instead of
+	// client-go's log lines on stderr. A watch closed normally or expired is
+	// not an error.
+	OnWatchError func(error)
+
 	cs    kubernetes.Interface
 	ns    string
 	infs  []cache.SharedIndexInformer
@@ -62,6 +70,14 @@ func (s *Informers) ReplicaSets(tweak func(*metav1.ListOptions)) cache.SharedInd
 func (s *Informers) Start(ctx context.Context) {
 	s.start.Do(func() {
 		for _, inf := range s.infs {
+			if s.OnWatchError != nil {
+				_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+					if err == io.EOF || err == io.ErrUnexpectedEOF || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+						return
+					}
+					s.OnWatchError(err)
+				})
+			}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()

@@ -128,6 +128,20 @@ type waiter struct {
 
 	mu   sync.Mutex
 	logs map[string]*podLog // by pod name
+	// The last failed list or watch of the informers (client-go retries).
+	apiErr   error
+	apiErrAt time.Time
+}
+
+// apiTrouble is why the API server could not be read, when that happened
+// in the last 30 s ("" otherwise).
+func (w *waiter) apiTrouble() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.apiErr == nil || time.Since(w.apiErrAt) > 30*time.Second {
+		return ""
+	}
+	return "cannot read from the API server (retrying): " + strings.Join(strings.Fields(w.apiErr.Error()), " ")
 }
 
 func (w *waiter) notify() {
@@ -146,6 +160,12 @@ func (w *waiter) run(ctx context.Context) error {
 	// The Deployment by name, the release's pods and ReplicaSets by label,
 	// the namespace's events (filtered by name).
 	set := kube.NewInformers(w.cs, w.ns)
+	set.OnWatchError = func(err error) {
+		w.mu.Lock()
+		w.apiErr, w.apiErrAt = err, time.Now()
+		w.mu.Unlock()
+		w.notify()
+	}
 	infs := []cache.SharedIndexInformer{
 		set.Deployments(func(lo *metav1.ListOptions) {
 			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.release).String()
@@ -168,8 +188,21 @@ func (w *waiter) run(ctx context.Context) error {
 		set.Shutdown()
 	}()
 	// Notified, not polled: cache.WaitForCacheSync checks every 100 ms.
-	if !set.WaitForSync(ctx) {
-		return w.fail(ctx, nil, true)
+	// Meanwhile a failing list is shown as it is retried.
+	synced := make(chan bool, 1)
+	go func() { synced <- set.WaitForSync(ctx) }()
+	for waiting := true; waiting; {
+		select {
+		case ok := <-synced:
+			if !ok {
+				return w.fail(ctx, nil, true)
+			}
+			waiting = false
+		case <-w.wake:
+			if t := w.apiTrouble(); t != "" {
+				w.progress(t)
+			}
+		}
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -260,7 +293,11 @@ func (w *waiter) eval(ctx context.Context, s *Snapshot) (bool, error) {
 			}
 		}
 	}
-	w.progress(Describe(cur, w.stages()))
+	line := Describe(cur, w.stages())
+	if t := w.apiTrouble(); t != "" {
+		line = t + "; last seen: " + line
+	}
+	w.progress(line)
 	return false, nil
 }
 
@@ -284,6 +321,9 @@ func (w *waiter) fail(ctx context.Context, s *Snapshot, timedOut bool) error {
 		if e.State == "" {
 			e.State = Describe(s, w.stages())
 		}
+	}
+	if t := w.apiTrouble(); t != "" {
+		e.State = t
 	}
 	if e.State == "" {
 		e.State = "the release's objects could not be read"

@@ -10,7 +10,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-llama/kubectl-llama/plugin/diagnose"
@@ -178,6 +180,35 @@ func TestWaitTimeoutWithoutFindingNamesTheState(t *testing.T) {
 	err := Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: 300 * time.Millisecond, Quiet: true, Out: &testutil.SyncBuffer{}})
 	if err == nil || !strings.Contains(err.Error(), "waiting for a pod to be created") || !strings.Contains(err.Error(), "kubectl llama status scout") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// The API server stops answering the informers' lists: progress says so
+// while client-go retries (not client-go's own log lines), and so does the
+// timeout's error. A Deployment that cannot be read at all fails at once.
+func TestWaitShowsAPIServerTrouble(t *testing.T) {
+	cs := fake.NewClientset(testDeployment())
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New(`Get "https://10.0.0.1/api/v1/namespaces/ns/pods": dial tcp 10.0.0.1:443: connect: connection refused`)
+	})
+	out := &testutil.SyncBuffer{}
+	err := Wait(context.Background(), cs, "ns", "scout", WaitOptions{Timeout: 2 * time.Second, Out: out})
+	const trouble = "cannot read from the API server (retrying): "
+	if err == nil || !strings.Contains(err.Error(), trouble) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("got %v", err)
+	}
+	if !strings.Contains(out.String(), trouble) {
+		t.Errorf("progress does not show the failing list:\n%s", out)
+	}
+
+	down := fake.NewClientset()
+	down.PrependReactor("get", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("getting credentials: exec: executable gke-gcloud-auth-plugin not found")
+	})
+	start := time.Now()
+	err = Wait(context.Background(), down, "ns", "scout", WaitOptions{Timeout: time.Minute, Quiet: true, Out: &testutil.SyncBuffer{}})
+	if err == nil || !strings.Contains(err.Error(), "gke-gcloud-auth-plugin not found") || time.Since(start) > 10*time.Second {
+		t.Fatalf("after %s: %v", time.Since(start), err)
 	}
 }
 
