@@ -177,6 +177,19 @@ func TestAPIKey(t *testing.T) {
 	eq(t, "service type", get(r.objects["Service/"+release], "spec", "type"), "LoadBalancer")
 }
 
+// A ServiceMonitor behind the NetworkPolicy: Prometheus' namespace is not
+// known to the chart, so NOTES says to admit it.
+func TestNetworkPolicyWithServiceMonitorWarns(t *testing.T) {
+	const warn = "add its namespace to networkPolicy.from"
+	if r := mustRender(t, v("networkPolicy.enabled", true, "monitoring.serviceMonitor.enabled", true)); !strings.Contains(r.notes, warn) {
+		t.Errorf("NOTES lack the warning:\n%s", r.notes)
+	}
+	from := []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}}
+	if r := mustRender(t, v("networkPolicy.enabled", true, "monitoring.serviceMonitor.enabled", true, "networkPolicy.from", from)); strings.Contains(r.notes, warn) {
+		t.Error("warned although networkPolicy.from is set")
+	}
+}
+
 func TestNetworkPolicyAndPDB(t *testing.T) {
 	r := mustRender(t, nil)
 	for k := range r.objects {
