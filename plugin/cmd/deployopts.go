@@ -183,8 +183,9 @@ func (o *deployOptions) run(ctx context.Context, upgrade, installOrUpgrade, reus
 		return inPluginTerms(err)
 	}
 	if o.wait && !o.quiet && res.Release != nil {
-		fmt.Fprintf(o.f.streams.Out, "\n%s is ready. Next:\n  kubectl llama chat %s -n %s \"San Francisco is a\"\n  kubectl llama port-forward %s -n %s   # OpenAI API on http://127.0.0.1:8080/v1, follows pod replacements\n",
-			o.release, o.release, o.namespace, o.release, o.namespace)
+		// The waiter has just said "<release> is ready".
+		fmt.Fprintf(o.f.streams.Out, "\nNext:\n  kubectl llama chat %s -n %s \"San Francisco is a\"\n  kubectl llama port-forward %s -n %s   # OpenAI API on http://127.0.0.1:8080/v1, follows pod replacements\n",
+			o.release, o.namespace, o.release, o.namespace)
 	}
 	return nil
 }
