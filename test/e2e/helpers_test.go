@@ -222,6 +222,30 @@ func (k *cli) background(t *testing.T, args ...string) <-chan string {
 	return lines
 }
 
+// lineWaiter reads a background command's lines until one contains a text.
+type lineWaiter struct{ ch <-chan string }
+
+func linesOf(ch <-chan string) lineWaiter { return lineWaiter{ch} }
+
+// waitFor reports whether a line containing want arrives within d (lines
+// before it are consumed).
+func (l lineWaiter) waitFor(d time.Duration, want string) bool {
+	deadline := time.After(d)
+	for {
+		select {
+		case s, ok := <-l.ch:
+			if !ok {
+				return false
+			}
+			if strings.Contains(s, want) {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
 // without returns c with an environment variable removed.
 func (c *cli) without(key string) *cli {
 	env := make([]string, 0, len(c.env))

@@ -145,22 +145,11 @@ func TestServingLifecycle(t *testing.T) {
 	})
 
 	step("logs -f follows the server log", func(t *testing.T) {
-		lines := k.background(t, "logs", rel, "-n", ns, "-f", "--tail", "1")
+		lines := linesOf(k.background(t, "logs", rel, "-n", ns, "-f", "--tail", "1"))
 		k.ok("chat", rel, "-n", ns, "logs follow me", "--max-tokens", "3")
-		access := regexp.MustCompile(`"POST /v1/chat/completions HTTP/1\.1" 200 OK`)
-		deadline := time.After(30 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatal("logs -f ended before the chat request's access line")
-				}
-				if access.MatchString(l) {
-					return // a line written after logs -f started
-				}
-			case <-deadline:
-				t.Fatal("no access line of the chat request from logs -f within 30s")
-			}
+		// The new pod had no chat before: this line was written after logs -f started.
+		if !lines.waitFor(30*time.Second, `"POST /v1/chat/completions HTTP/1.1" 200 OK`) {
+			t.Fatal("no access line of the chat request from logs -f within 30s")
 		}
 	})
 
@@ -438,4 +427,46 @@ func limitedUser(t *testing.T, c *localcluster.Cluster, token string) {
 	}
 	u.ok("uninstall", "scout", "-n", ns, "--wait")
 	onlyUserObjectsLeft(t, c.Config, ns, "secret/hf-secret", "role/llama-user", "rolebinding/llama-user")
+
+	viewerPortForward(t, c, token)
+}
+
+// viewerPortForward: a user who may forward to a release but not read its
+// Secrets (a typical read-only role) still gets a working port-forward to a
+// release with an API key, told that requests need the key.
+func viewerPortForward(t *testing.T, c *localcluster.Cluster, token string) {
+	ctx := context.Background()
+	const ns = "viewer"
+	admin := pluginCLI(t, c.Env(), token)
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	key := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "vllm-api-key"}, StringData: map[string]string{"api_key": "e2e-api-key-not-a-secret"}}
+	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, key, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	admin.ok("install", "scout", "-n", ns, "--mode", "standard", "--set", "apiKey.enabled=true", "-q")
+	read := []string{"get", "list", "watch"}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "viewer"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods", "services", "events"}, Verbs: read},
+		{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"get", "create"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets"}, Verbs: read},
+	}}
+	if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "viewer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "viewer"},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: c.LimitedUser}}}
+	if _, err := c.Client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	u := pluginCLI(t, c.LimitedEnv(), token)
+	lines := linesOf(u.background(t, "port-forward", "scout", "-n", ns, "--local-port", "0"))
+	for _, want := range []string{"warning: no permission to read the release's API key Secret", "Forwarding from 127.0.0.1:", `-H "Authorization: Bearer $VLLM_API_KEY"`} {
+		if !lines.waitFor(30*time.Second, want) {
+			t.Errorf("port-forward as a viewer: no line with %q within 30s", want)
+		}
+	}
+	admin.ok("uninstall", "scout", "-n", ns, "--wait")
 }
