@@ -130,17 +130,23 @@ func (o *deployOptions) renderDryRun(isUpgrade bool) error {
 	if assumed {
 		fmt.Fprintf(o.f.streams.ErrOut, "mode: autopilot (dry run: no cluster to detect it from; pass --mode standard for a Standard cluster)\n")
 	}
+	return o.printManifest(rel.Manifest)
+}
+
+// printManifest writes a rendered manifest as YAML (default) or, with -o
+// json, as a v1 List.
+func (o *deployOptions) printManifest(manifest string) error {
 	out := o.f.streams.Out
 	if o.output == "json" {
-		b, err := helmx.ManifestJSON(rel.Manifest)
+		b, err := helmx.ManifestJSON(manifest)
 		if err != nil {
 			return err
 		}
 		_, err = out.Write(b)
 		return err
 	}
-	_, err = fmt.Fprint(out, rel.Manifest)
-	if err == nil && len(rel.Manifest) > 0 && rel.Manifest[len(rel.Manifest)-1] != '\n' {
+	_, err := fmt.Fprint(out, manifest)
+	if err == nil && len(manifest) > 0 && manifest[len(manifest)-1] != '\n' {
 		fmt.Fprintln(out)
 	}
 	return err
@@ -178,9 +184,13 @@ func (o *deployOptions) run(ctx context.Context, upgrade, installOrUpgrade, reus
 		Quiet:            o.quiet,
 		SkipPreflight:    o.skipPreflight,
 		Token:            o.token,
+		DryRun:           o.dryRun,
 	})
 	if err != nil {
 		return inPluginTerms(err)
+	}
+	if o.dryRun {
+		return o.printManifest(res.Manifest)
 	}
 	if o.wait && !o.quiet && res.Release != nil {
 		// The waiter has just said "<release> is ready".

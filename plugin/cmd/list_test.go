@@ -165,6 +165,30 @@ func TestUpgrade(t *testing.T) {
 	if len(e.waits) != 1 {
 		t.Errorf("upgrade should wait once, got %v", e.waits)
 	}
+	// --dry-run: the upgraded render (kept h200 + standard, new context
+	// length), and nothing changes.
+	e.cs.ClearActions()
+	out, errOut, err = e.run("upgrade", "scout", "--max-model-len", "4096", "--dry-run")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "--max-model-len=4096") || !strings.Contains(out, "nvidia-h200-141gb") || !strings.Contains(out, "key: nvidia.com/gpu") || !strings.Contains(out, "kind: Deployment") {
+		t.Errorf("upgrade --dry-run render:\n%s", out)
+	}
+	if rel, _ := e.store("default").Last("scout"); rel.Version != 2 {
+		t.Errorf("upgrade --dry-run wrote revision %d", rel.Version)
+	}
+	for _, a := range e.cs.Actions() {
+		if v := a.GetVerb(); v != "get" && v != "list" && v != "watch" {
+			t.Errorf("upgrade --dry-run changed the cluster: %s %s", v, a.GetResource().Resource)
+		}
+	}
+	if len(e.waits) != 1 {
+		t.Error("upgrade --dry-run waited")
+	}
+	if out, _, err = e.run("upgrade", "scout", "--dry-run", "-o", "json"); err != nil || !strings.Contains(out, `"kind": "List"`) {
+		t.Errorf("upgrade --dry-run -o json: %v\n%.200s", err, out)
+	}
 	for name, args := range map[string][]string{
 		"upgrade-misfit":      {"upgrade", "scout", "--model", "maverick", "--gpu", "h100"},
 		"upgrade-not-found":   {"upgrade", "nope", "--max-model-len", "1024"},

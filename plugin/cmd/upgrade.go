@@ -16,7 +16,10 @@ const upgradeExample = `  # Longer context for the scout release
   kubectl llama upgrade mav --model maverick-instruct-fp8 --gpu h200
 
   # Start from the chart's defaults instead of the release's values
-  kubectl llama upgrade scout --reset-values --gpu h200`
+  kubectl llama upgrade scout --reset-values --gpu h200
+
+  # See what an upgrade would deploy, changing nothing
+  kubectl llama upgrade scout --max-model-len 65536 --dry-run`
 
 type upgradeOptions struct {
 	deployOptions
@@ -53,6 +56,7 @@ chart's fit check runs again before anything changes.`,
 		},
 	}
 	o.addFlags(c.Flags())
+	c.Flags().Lookup("dry-run").Usage = "render the upgraded release (its kept values, the new flags, the same checks) and change nothing"
 	c.Flags().StringVar(&o.preset, "model", "", "switch to this model preset")
 	c.Flags().BoolVarP(&o.install, "install", "i", false, "install the release when it does not exist (the chart's default model unless --model)")
 	c.Flags().BoolVar(&o.reuseValues, "reuse-values", false, "merge the new values over the release's computed values (helm's --reuse-values)")
@@ -94,9 +98,6 @@ func (o *upgradeOptions) Validate() error {
 	}
 	if o.reuseValues && o.resetValues {
 		return fmt.Errorf("--reuse-values and --reset-values: pick one")
-	}
-	if o.dryRun {
-		return fmt.Errorf("upgrade --dry-run is not supported: render the new values with kubectl llama install MODEL %s --dry-run", o.release)
 	}
 	return nil
 }

@@ -69,6 +69,10 @@ type Request struct {
 	Token         hftoken.Token
 	// HelmTimeout bounds Helm's own API operations (not the wait).
 	HelmTimeout time.Duration
+	// DryRun runs every check and renders with the values the install or
+	// upgrade would use (the release's kept values included), then stops:
+	// Result.Manifest holds the render, nothing in the cluster changes.
+	DryRun bool
 }
 
 func (r Request) helmTimeout() time.Duration {
@@ -83,6 +87,8 @@ type Result struct {
 	Release  *release.Release
 	Upgraded bool
 	Timeout  time.Duration
+	// Manifest is the rendered manifest of a DryRun.
+	Manifest string
 }
 
 func (e Env) note(format string, a ...interface{}) {
@@ -217,6 +223,9 @@ func Run(ctx context.Context, env Env, req Request) (*Result, error) {
 
 	// Changes start here.
 	pending.flush(env)
+	if req.DryRun {
+		return &Result{Upgraded: upgrade, Timeout: timeout, Manifest: rendered.Manifest}, nil
+	}
 	if nsMissing {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
