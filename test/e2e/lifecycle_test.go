@@ -257,7 +257,11 @@ func upgradeWithRecreate(t *testing.T, k *cli, cs kubernetes.Interface, ns, rel 
 			}
 		}
 	}()
-	r := k.ok("upgrade", rel, "-n", ns, "--max-model-len", "65536")
+	// A dry run first: the new render, and nothing changes (the pod watch
+	// below would see it, and the real upgrade is still revision 2).
+	r := k.ok("upgrade", rel, "-n", ns, "--max-model-len", "65536", "--dry-run")
+	mustContain(t, "upgrade --dry-run stdout", r.stdout, "kind: Deployment", "--max-model-len=65536", "nvidia-h100-80gb")
+	r = k.ok("upgrade", rel, "-n", ns, "--max-model-len", "65536")
 	mustContain(t, "upgrade stdout", r.stdout, "release scout upgraded in namespace llm (revision 2)", "scout is ready")
 	w.Stop()
 	<-done
