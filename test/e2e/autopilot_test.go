@@ -112,6 +112,8 @@ users:
 		}
 	})
 
+	onTerminal(t, k, "ap", "scout")
+
 	t.Run("gpu count Autopilot does not offer", func(t *testing.T) {
 		k.fail(failFastBound, []string{"install", "scout", "three", "-n", "ap", "--gpu-count", "3"},
 			"--gpu-count 3 is not offered by h100 (nvidia-h100-80gb) on GKE Autopilot: allowed counts are 1, 2, 4, 8")
