@@ -386,15 +386,7 @@ func limitedUser(t *testing.T, c *localcluster.Cluster, token string) {
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: all},
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"get", "list", "watch"}},
 	}}
-	if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "llama-user"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "llama-user"},
-		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: c.LimitedUser}}}
-	if _, err := c.Client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	bindLimitedUser(t, c, ns, role)
 	u := pluginCLI(t, c.LimitedEnv(), token)
 
 	// Without rights on Nodes and webhook configurations the mode cannot be
@@ -435,6 +427,22 @@ func limitedUser(t *testing.T, c *localcluster.Cluster, token string) {
 	viewerPortForward(t, c, token)
 }
 
+// bindLimitedUser creates role in namespace ns and binds the cluster's
+// limited user to it (a RoleBinding of the same name).
+func bindLimitedUser(t *testing.T, c *localcluster.Cluster, ns string, role *rbacv1.Role) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: c.LimitedUser}}}
+	if _, err := c.Client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // viewerPortForward: a user who may forward to a release but not read its
 // Secrets (a typical read-only role) still gets a working port-forward to a
 // release with an API key, told that requests need the key.
@@ -456,15 +464,7 @@ func viewerPortForward(t *testing.T, c *localcluster.Cluster, token string) {
 		{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"get", "create"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets"}, Verbs: read},
 	}}
-	if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "viewer"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "viewer"},
-		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: c.LimitedUser}}}
-	if _, err := c.Client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	bindLimitedUser(t, c, ns, role)
 	u := pluginCLI(t, c.LimitedEnv(), token)
 	lines := linesOf(u.background(t, "port-forward", "scout", "-n", ns, "--local-port", "0"))
 	for _, want := range []string{"warning: no permission to read the release's API key Secret", "Forwarding from 127.0.0.1:", `-H "Authorization: Bearer $VLLM_API_KEY"`} {
