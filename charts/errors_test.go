@@ -67,6 +67,8 @@ func TestFitCheckMessages(t *testing.T) {
 			"extraArgs: --swap-space is not accepted by vLLM 0.18.0 (image tag v0.18.0): --swap-space was removed from vLLM's engine arguments in v0.18.0"},
 		{"gcsfuse without bucket", v("cache.type", "gcsfuse"),
 			"cache.type is gcsfuse but cache.gcsfuse.bucket is empty: set cache.gcsfuse.bucket to a Cloud Storage bucket name"},
+		{"tensor parallelism beyond the GPUs", v("model.tensorParallelSize", 16),
+			"model.tensorParallelSize 16 exceeds the pod's 8 GPUs (gpu.count): vLLM runs one tensor-parallel rank per GPU; lower it or raise gpu.count"},
 		{"LoadBalancer without an API key", v("service.type", "LoadBalancer"),
 			"service.type LoadBalancer would expose vLLM's API outside the cluster without authentication: set apiKey.enabled=true (with apiKey.secretName), or keep service.type ClusterIP and use kubectl llama port-forward"},
 		{"NodePort without an API key", v("service.type", "NodePort"),

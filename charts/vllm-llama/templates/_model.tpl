@@ -132,7 +132,11 @@ goes through int before use.
 {{- $seqs := int ($m.maxNumSeqs | default 0) | default (int ($fit.maxNumSeqs | default 0)) -}}
 {{- if $seqs }}{{ $args = append $args (printf "--max-num-seqs=%d" $seqs) }}{{ end -}}
 {{- $args = append $args (printf "--model=%s" $id) -}}
-{{- $args = append $args (printf "--tensor-parallel-size=%d" (int ($m.tensorParallelSize | default 0) | default $count)) -}}
+{{- $tp := int ($m.tensorParallelSize | default 0) | default $count -}}
+{{- if gt $tp $count -}}
+  {{- fail (printf "model.tensorParallelSize %d exceeds the pod's %d GPUs (gpu.count): vLLM runs one tensor-parallel rank per GPU; lower it or raise gpu.count" $tp $count) -}}
+{{- end -}}
+{{- $args = append $args (printf "--tensor-parallel-size=%d" $tp) -}}
 {{- if $v.apiKey.enabled }}{{ $args = append $args "--api-key=$(VLLM_API_KEY)" }}{{ end -}}
 {{- range $v.extraArgs -}}
   {{- $a := toString . -}}
