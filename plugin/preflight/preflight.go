@@ -57,9 +57,9 @@ func Reachable(ctx context.Context, cs kubernetes.Interface, t Target) error {
 	if err == nil {
 		return nil
 	}
-	why := reason(err)
-	if i := strings.Index(err.Error(), "getting credentials: "); i >= 0 {
-		why = credentialsReason(err.Error()[i:])
+	why, ok := apiCause(t, err)
+	if !ok {
+		why = reason(err) // the probe's own timeout, or an error without the URL
 	}
 	return fmt.Errorf("%s (--skip-preflight skips this check)", unreachable(t, why))
 }
@@ -70,23 +70,32 @@ func unreachable(t Target, why string) string {
 
 // Unreachable turns an error of any command that failed to talk to the API
 // server of t (no answer, TLS, credentials: an exec plugin such as
-// gke-gcloud-auth-plugin missing or failing) into the one line Reachable
-// gives, with the fix. Other errors, including those of a model server
-// behind a port-forward, come back as they are.
+// gke-gcloud-auth-plugin missing or failing, or rejected) into the one line
+// Reachable gives, with the fix. Other errors, including those of a model
+// server behind a port-forward, come back as they are.
 func Unreachable(t Target, err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if strings.Contains(msg, "cannot reach the cluster") {
+	if err == nil || strings.Contains(err.Error(), "cannot reach the cluster") {
 		return err
 	}
+	if why, ok := apiCause(t, err); ok {
+		return errors.New(unreachable(t, why))
+	}
+	return err
+}
+
+// apiCause says why err is a failure to talk to the API server of t, and
+// whether it is one.
+func apiCause(t Target, err error) (string, bool) {
+	msg := err.Error()
 	if i := strings.Index(msg, "getting credentials: "); i >= 0 {
-		return errors.New(unreachable(t, credentialsReason(msg[i:])))
+		return credentialsReason(msg[i:]), true
+	}
+	if apierrors.IsUnauthorized(err) || strings.Contains(msg, "the server has asked for the client to provide credentials") {
+		return "credentials rejected (Unauthorized)", true
 	}
 	server := strings.TrimRight(t.Server, "/")
 	if server == "" {
-		return err
+		return "", false
 	}
 	// client-go's transport errors quote the request URL: Get "SERVER/...": cause.
 	i := strings.Index(msg, `"`+server+`/`)
@@ -94,18 +103,14 @@ func Unreachable(t Target, err error) error {
 		i = strings.Index(msg, `"`+server+`"`)
 	}
 	if i < 0 {
-		return err
+		return "", false
 	}
 	rest := msg[i+1:]
 	j := strings.Index(rest, `": `)
 	if j < 0 {
-		return err
+		return "", false
 	}
-	cause := errors.New(rest[j+3:])
-	if apierrors.IsUnauthorized(err) {
-		cause = err
-	}
-	return errors.New(unreachable(t, reason(cause)))
+	return reason(errors.New(rest[j+3:])), true
 }
 
 // credentialBoilerplate is what client-go says around a missing credential
@@ -139,9 +144,6 @@ func reason(err error) string {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("no answer within %s", ReachTimeout)
-	}
-	if apierrors.IsUnauthorized(err) {
-		return "credentials rejected (Unauthorized)"
 	}
 	msg := err.Error()
 	for _, cause := range []string{"connection refused", "no such host", "i/o timeout", "certificate", "network is unreachable"} {

@@ -134,6 +134,8 @@ func TestUnreachable(t *testing.T) {
 			head + hint + fix},
 		"credential plugin failed": {`Get "https://10.0.0.1/api/v1/pods": getting credentials: exec: executable gke-gcloud-auth-plugin failed with exit code 1`,
 			head + "getting credentials: exec: executable gke-gcloud-auth-plugin failed with exit code 1 (its own message is above)" + fix},
+		"credentials rejected": {"reading Deployment llm/scout: the server has asked for the client to provide credentials (get deployments.apps scout)",
+			head + "credentials rejected (Unauthorized)" + fix},
 		// Not the API server: a model server behind a port-forward, a plain error.
 		"model server refused": {`model server not ready: Get "http://127.0.0.1:41234/v1/models": dial tcp 127.0.0.1:41234: connect: connection refused`,
 			`model server not ready: Get "http://127.0.0.1:41234/v1/models": dial tcp 127.0.0.1:41234: connect: connection refused`},
