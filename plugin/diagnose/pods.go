@@ -121,12 +121,9 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 	}
 	acc := orUnknown(spec.Accelerator)
 	gpus := orUnknown(spec.GPUCount)
-	// Rendered for GKE Autopilot (the chart adds the GPU toleration in
-	// Standard mode only): nodes are created on demand, give them time.
+	// Rendered for GKE Autopilot: the chart adds the GPU toleration in
+	// Standard mode only.
 	autopilot := !toleratesGPUTaint(spec.Tolerations)
-	if autopilot {
-		f.Grace = GraceAutoprovision
-	}
 	switch {
 	case strings.Contains(msg, "Insufficient nvidia.com/gpu"):
 		f.Cause = CauseInsufficientGPU
@@ -140,7 +137,6 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 		} else {
 			f.Message = "a node carries a taint the pod does not tolerate: " + msg
 		}
-		f.Grace = GraceScheduling // a taint is configuration: no node will come without it
 		switch {
 		case strings.Contains(taint, "nvidia.com/gpu") || (taint == "" && autopilot):
 			f.Fix = fmt.Sprintf("on GKE Standard the GPU nodes are tainted nvidia.com/gpu=present:NoSchedule and the release was made for Autopilot: kubectl llama upgrade %s --mode standard (helm: --set gke.mode=standard) adds the toleration", orUnknown(spec.Release))
@@ -173,6 +169,11 @@ func unschedulable(p *corev1.Pod, spec Spec, evs []corev1.Event) (Finding, bool)
 		} else {
 			f.Fix = "see kubectl describe pod " + p.Name
 		}
+	}
+	if autopilot && f.Cause != CauseUntoleratedTaint {
+		// Autopilot creates nodes on demand: give them time. (A taint is
+		// configuration: no node comes without it.)
+		f.Grace = GraceAutoprovision
 	}
 	// The cluster autoscaler (and GKE node auto-provisioning) is adding a
 	// node: this heals by itself.
