@@ -133,6 +133,23 @@ func TestUninstall(t *testing.T) {
 	golden(t, "uninstall-other-chart", transcript(args, out, errOut, err))
 }
 
+// With no token Secret (a release installed with hfToken.optional, or the
+// Secret removed by hand) uninstall does not claim to have kept one.
+func TestUninstallWithoutSecret(t *testing.T) {
+	e := newTestEnv(t)
+	e.env["HF_TOKEN"] = fakeToken
+	if _, errOut, err := e.run("install", "scout", "--mode", "autopilot", "--wait=false"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if err := e.cs.CoreV1().Secrets("default").Delete(context.Background(), "hf-secret", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := e.run("uninstall", "scout")
+	if err != nil || !strings.Contains(out, "release scout uninstalled") || strings.Contains(errOut, "kept") {
+		t.Errorf("%v stdout %q stderr %q", err, out, errOut)
+	}
+}
+
 func TestUninstallKeepsUserSecret(t *testing.T) {
 	user := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hf-secret", Namespace: "default"}, Data: map[string][]byte{"hf_api_token": []byte("x")}}
 	e := newTestEnv(t, user)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/action"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-llama/kubectl-llama/plugin/helmx"
 	"github.com/kubectl-llama/kubectl-llama/plugin/hftoken"
@@ -76,7 +78,9 @@ func (o *uninstallOptions) Run(ctx context.Context) error {
 	fmt.Fprintf(o.f.streams.Out, "release %s uninstalled from namespace %s\n", o.release, o.namespace)
 
 	if !o.deleteSecret {
-		fmt.Fprintf(o.f.streams.ErrOut, "Secret %s (Hugging Face token) kept; --delete-secret removes it\n", secret)
+		if _, err := cs.CoreV1().Secrets(o.namespace).Get(ctx, secret, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			fmt.Fprintf(o.f.streams.ErrOut, "Secret %s (Hugging Face token) kept; --delete-secret removes it\n", secret)
+		}
 		return nil
 	}
 	// Another release of the namespace may still read the same Secret.
