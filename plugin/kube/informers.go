@@ -3,7 +3,9 @@ package kube
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,6 +66,41 @@ func (s *Informers) Deployments(tweak func(*metav1.ListOptions)) cache.SharedInd
 // ReplicaSets adds an informer on the namespace's ReplicaSets.
 func (s *Informers) ReplicaSets(tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
 	return s.add(appsinformers.NewFilteredReplicaSetInformer(s.cs, s.ns, 0, nsIndex, tweak))
+}
+
+// WatchErrors keeps the latest failed list or watch of a set of informers
+// (Informers.OnWatchError = w.Set), for commands that say why they cannot
+// read while client-go retries.
+type WatchErrors struct {
+	mu  sync.Mutex
+	err error
+	at  time.Time
+}
+
+// Set records err as the latest failure.
+func (w *WatchErrors) Set(err error) {
+	w.mu.Lock()
+	w.err, w.at = err, time.Now()
+	w.mu.Unlock()
+}
+
+// APITrouble says, on one line, that the API server cannot be read and
+// why ("" for a nil err).
+func APITrouble(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "cannot read from the API server (retrying): " + strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// Within returns the latest failure if it happened in the last d, else nil.
+func (w *WatchErrors) Within(d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil || time.Since(w.at) > d {
+		return nil
+	}
+	return w.err
 }
 
 // Start runs every added informer until ctx ends (once; later calls do nothing).

@@ -115,6 +115,15 @@ func StartWithOptions(ctx context.Context, cfg *rest.Config, cs kubernetes.Inter
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector).String()
 	f.infs = kube.NewInformers(cs, ns)
+	// A failing pod watch (the API server gone for a while) is said on the
+	// log at most every 30 s, instead of client-go's log lines.
+	var apiErrs kube.WatchErrors
+	f.infs.OnWatchError = func(err error) {
+		if apiErrs.Within(30*time.Second) == nil {
+			fmt.Fprintln(f.log, kube.APITrouble(err))
+		}
+		apiErrs.Set(err)
+	}
 	inf := f.infs.Pods(func(lo *metav1.ListOptions) { lo.LabelSelector = sel })
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { f.notify() },
@@ -132,6 +141,9 @@ func StartWithOptions(ctx context.Context, cfg *rest.Config, cs kubernetes.Inter
 	// every 100 ms and add that to every chat and port-forward).
 	if !f.infs.WaitForSync(syncCtx) {
 		f.stopInformers()
+		if err := apiErrs.Within(time.Minute); err != nil {
+			return nil, fmt.Errorf("watching the pods of Service %s: %w", release, err)
+		}
 		return nil, fmt.Errorf("watching the pods of Service %s: %w", release, syncCtx.Err())
 	}
 	// The first connection: wait for a ready pod up to WaitReady.

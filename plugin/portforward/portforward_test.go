@@ -10,11 +10,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubectl-llama/kubectl-llama/plugin/kube"
+	"github.com/kubectl-llama/kubectl-llama/test/testutil"
 )
 
 var t0 = time.Date(2025, 4, 5, 12, 0, 0, 0, time.UTC)
@@ -226,5 +229,25 @@ func TestStartErrors(t *testing.T) {
 	}
 	if _, err := Start(ctx, nil, cs, "default", "scout", ""); !errors.Is(err, ErrNoReadyPod) {
 		t.Errorf("Start: err = %v, want ErrNoReadyPod", err)
+	}
+}
+
+// The pod watch cannot list (the API server stopped answering after the
+// Service was read): the log says so once, and the error names the cause
+// rather than a bare deadline.
+func TestStartWhenThePodListFails(t *testing.T) {
+	cs := fake.NewClientset(svcWithPorts(corev1.ServicePort{Name: "http", Port: 8000, TargetPort: intstr.FromString("http")}))
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	log := &testutil.SyncBuffer{}
+	_, err := StartWithOptions(ctx, nil, cs, "default", "scout", Options{Log: log})
+	if err == nil || !strings.Contains(err.Error(), "watching the pods of Service scout: ") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := strings.Count(log.String(), "cannot read from the API server (retrying): "); n != 1 {
+		t.Errorf("log says it %d times, want once:\n%s", n, log.String())
 	}
 }

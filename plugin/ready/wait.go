@@ -128,20 +128,14 @@ type waiter struct {
 
 	mu   sync.Mutex
 	logs map[string]*podLog // by pod name
-	// The last failed list or watch of the informers (client-go retries).
-	apiErr   error
-	apiErrAt time.Time
+	// The informers' failed lists and watches (client-go retries them).
+	apiErrs kube.WatchErrors
 }
 
 // apiTrouble is why the API server could not be read, when that happened
 // in the last 30 s ("" otherwise).
 func (w *waiter) apiTrouble() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.apiErr == nil || time.Since(w.apiErrAt) > 30*time.Second {
-		return ""
-	}
-	return "cannot read from the API server (retrying): " + strings.Join(strings.Fields(w.apiErr.Error()), " ")
+	return kube.APITrouble(w.apiErrs.Within(30 * time.Second))
 }
 
 func (w *waiter) notify() {
@@ -161,9 +155,7 @@ func (w *waiter) run(ctx context.Context) error {
 	// the namespace's events (filtered by name).
 	set := kube.NewInformers(w.cs, w.ns)
 	set.OnWatchError = func(err error) {
-		w.mu.Lock()
-		w.apiErr, w.apiErrAt = err, time.Now()
-		w.mu.Unlock()
+		w.apiErrs.Set(err)
 		w.notify()
 	}
 	infs := []cache.SharedIndexInformer{
