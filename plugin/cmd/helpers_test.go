@@ -74,6 +74,13 @@ func newTestEnv(t *testing.T, objs ...runtime.Object) *testEnv {
 // writeKubeconfig writes a kubeconfig with context "test" pointing at server.
 func writeKubeconfig(t *testing.T, server string) string {
 	t.Helper()
+	return writeKubeconfigUser(t, server, "    token: not-a-real-token\n")
+}
+
+// writeKubeconfigUser is writeKubeconfig with the user's credentials given
+// as the YAML lines under user: (a token, an exec plugin).
+func writeKubeconfigUser(t *testing.T, server, user string) string {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "kubeconfig")
 	cfg := `apiVersion: v1
 kind: Config
@@ -85,8 +92,7 @@ clusters:
 users:
 - name: test
   user:
-    token: not-a-real-token
-contexts:
+` + user + `contexts:
 - name: test
   context:
     cluster: test

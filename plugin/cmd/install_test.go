@@ -11,8 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -194,17 +192,13 @@ func TestCommandsUnreachableCluster(t *testing.T) {
 	// client-go adds the install hint the first time in a process only; each
 	// real command is its own process (the e2e suite runs them so).
 	noPlugin := `error: cannot reach the cluster of context "test" (server https://` + addr + `): getting credentials: exec: executable gke-gcloud-auth-plugin-missing not found`
-	exec := strings.Replace(string(mustRead(t, writeKubeconfig(t, "https://"+addr))), "    token: not-a-real-token\n", `    exec:
+	execPath := writeKubeconfigUser(t, "https://"+addr, `    exec:
       apiVersion: client.authentication.k8s.io/v1beta1
       command: gke-gcloud-auth-plugin-missing
       installHint: Install gke-gcloud-auth-plugin for use with kubectl by following https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin
       provideClusterInfo: true
       interactiveMode: IfAvailable
-`, 1)
-	execPath := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(execPath, []byte(exec), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for _, cmd := range [][]string{{"list"}, {"list", "-A"}, {"status", "scout"}, {"wait", "scout", "--timeout", "5s"},
 		{"logs", "scout"}, {"chat", "scout", "hi"}, {"port-forward", "scout"}, {"uninstall", "scout"}} {
 		for kc, want := range map[string]string{"refused": refused, "exec plugin missing": noPlugin} {
@@ -222,15 +216,6 @@ func TestCommandsUnreachableCluster(t *testing.T) {
 			})
 		}
 	}
-}
-
-func mustRead(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestInstallCreatesSecretThenRelease(t *testing.T) {

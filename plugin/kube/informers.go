@@ -84,15 +84,6 @@ func (w *WatchErrors) Set(err error) {
 	w.mu.Unlock()
 }
 
-// APITrouble says, on one line, that the API server cannot be read and
-// why ("" for a nil err).
-func APITrouble(err error) string {
-	if err == nil {
-		return ""
-	}
-	return "cannot read from the API server (retrying): " + strings.Join(strings.Fields(err.Error()), " ")
-}
-
 // Within returns the latest failure if it happened in the last d, else nil.
 func (w *WatchErrors) Within(d time.Duration) error {
 	w.mu.Lock()
@@ -101,6 +92,15 @@ func (w *WatchErrors) Within(d time.Duration) error {
 		return nil
 	}
 	return w.err
+}
+
+// APITrouble says, on one line, that the API server cannot be read and
+// why ("" for a nil err).
+func APITrouble(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "cannot read from the API server (retrying): " + strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // Start runs every added informer until ctx ends (once; later calls do nothing).
